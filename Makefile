@@ -1,0 +1,56 @@
+# sngan-edu: every target installs what it needs into .venv first (idempotent).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	--nbval-cell-timeout 1200 -p no:cacheprovider
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: help setup demo test unit nbval lint lab notebooks constraints clean
+
+help:
+	@echo "make demo   - set up .venv and run the notebook series headless into runs/<date-time>/"
+	@echo "make test   - set up .venv, run unit tests and pytest --nbval on every notebook"
+	@echo "make lab    - open JupyterLab on the course"
+	@echo "make notebooks - re-execute notebooks in place (refresh stored outputs)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m sngan_edu.demo
+
+test: unit nbval
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+nbval: $(STAMP)
+	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check sngan_edu tests benchmarks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+# Re-execute notebooks in place so their stored outputs match the code (then commit them).
+# One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb
+notebooks: $(STAMP)
+	$(BIN)/python -m sngan_edu.notebook_tools execute $(NOTEBOOKS)
+
+constraints: $(STAMP)
+	{ echo "# Exact versions the stored notebook outputs were produced with. Regenerate: make constraints"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
+
+clean:
+	rm -rf runs student test-artifacts .pytest_cache
