@@ -1,0 +1,1 @@
+"""ipywidgets controls, one module per notebook; callbacks call plain library functions."""
