@@ -8,7 +8,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout 1200 -p no:cacheprovider
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/exercises/*.ipynb))
 
 .PHONY: help setup demo test unit nbval lint lab notebooks constraints clean
 
@@ -31,7 +31,7 @@ demo: $(STAMP)
 test: unit nbval
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser
 
 nbval: $(STAMP)
 	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
