@@ -5,7 +5,6 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout 1200 -p no:cacheprovider
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/exercises/*.ipynb))
