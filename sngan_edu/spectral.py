@@ -1,0 +1,430 @@
+"""The spectral norm sigma(W): exactly (SVD), by power iteration, and for convolutions.
+
+sigma(W) = max_x ||W x|| / ||x|| is the largest singular value of W, the Lipschitz constant of
+x -> W x. Spectral normalization (Miyato et al., ICLR 2018) divides W by an estimate of it that
+comes from power iteration with a vector ``u`` kept from one training step to the next.
+
+For a convolution the paper (and PyTorch) reshapes the kernel (out, in, kh, kw) to a matrix
+out x (in*kh*kw) and normalizes by *that* matrix's sigma. The Lipschitz constant of the
+convolution itself is the largest singular value of the linear map x -> conv2d(x, weight), which
+depends on the input size, stride and padding. :func:`conv_operator_norm` computes it by power
+iteration through the convolution and its adjoint, :func:`conv_operator_norm_fft` by the FFT
+method of Sedghi, Gupta & Long (ICLR 2019) for circular padding, and :func:`conv_to_dense`
+builds the dense matrix so small cases can be checked against an SVD.
+
+How the two conv numbers relate (checked numerically in ``tests/test_conv_operator_norm.py``),
+with ``s = sigma(reshape_weight_to_matrix(weight))`` and ``A`` the convolution operator:
+
+* upper bound, any input size and padding: ``||A|| <= sqrt(ceil(kh/sh) * ceil(kw/sw)) * s``
+  (each input pixel enters at most that many receptive fields), so ``sqrt(kh*kw) * s`` for
+  stride 1; the bound is attained (e.g. a kernel whose kh*kw taps are equal, circular padding);
+* lower bound ``s <= ||A||`` *if* at least one output pixel sees a whole kh x kw window of real
+  input (always true for circular padding with H >= kh, W >= kw). With zero padding on an input
+  smaller than the kernel the true norm can be *below* ``s``, e.g. a 1x1 input only meets the
+  centre tap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "PowerIterationResult",
+    "spectral_norm_exact",
+    "power_iteration",
+    "reshape_weight_to_matrix",
+    "conv_to_dense",
+    "conv_operator_norm",
+    "conv_operator_norm_fft",
+    "reshaped_norm_bounds",
+]
+
+
+class PowerIterationResult(NamedTuple):
+    """What :func:`power_iteration` returns.
+
+    sigma: 0-dim estimate u^T W v (differentiable w.r.t. W, with u and v held constant).
+    u: unit vector in R^m (left singular vector estimate); pass it back in to warm-start.
+    v: unit vector in R^n (right singular vector estimate).
+    history: 1-D tensor of the estimate after each iteration (``return_history=True``), else None.
+    """
+
+    sigma: Tensor
+    u: Tensor
+    v: Tensor
+    history: Tensor | None
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _check_matrix(W: Tensor, name: str = "W") -> None:
+    """Raise ValueError unless W is a finite, non-empty, real floating-point 2-D tensor."""
+    if not isinstance(W, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor; got {type(W).__name__}")
+    if W.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D matrix; got a tensor of shape {tuple(W.shape)}. "
+            "Reshape a conv kernel first with reshape_weight_to_matrix(weight, dim=0) "
+            "(dim=1 for ConvTranspose weights)."
+        )
+    if W.shape[0] == 0 or W.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column; got {tuple(W.shape)}")
+    if not W.is_floating_point():
+        raise ValueError(f"{name} must have a real floating-point dtype; got {W.dtype}")
+    if not bool(torch.isfinite(W).all()):
+        raise ValueError(f"{name} contains NaN or Inf entries; sigma is undefined")
+
+
+# --------------------------------------------------------------------------- matrices
+
+
+def spectral_norm_exact(W: Tensor) -> Tensor:
+    """Largest singular value of a 2-D ``W`` via ``torch.linalg.matrix_norm(W, ord=2)`` (an SVD).
+
+    Returns a detached 0-dim tensor of W's dtype. The zero matrix gives 0. Raises ValueError for
+    tensors that are not 2-D (reshape conv kernels with :func:`reshape_weight_to_matrix`), empty,
+    non-floating or non-finite.
+    """
+    _check_matrix(W)
+    W = W.detach()
+    work = W if W.dtype in (torch.float32, torch.float64) else W.float()  # SVD needs fp32/fp64
+    return torch.linalg.matrix_norm(work, ord=2).to(W.dtype)
+
+
+def power_iteration(
+    W: Tensor,
+    u: Tensor | None = None,
+    n_iters: int = 1,
+    eps: float = 1e-12,
+    return_history: bool = False,
+    generator: torch.Generator | None = None,
+) -> PowerIterationResult:
+    """Estimate sigma(W) by ``n_iters`` steps of power iteration, as in SN-GAN (Algorithm 1).
+
+    Each step does ``v = normalize(W^T u)``, then ``u = normalize(W v)`` (``F.normalize`` with
+    ``eps``), and the estimate is ``sigma = u^T W v``. This is the order of the paper and of
+    ``torch.nn.utils.spectral_norm``; ``torch.nn.utils.parametrizations.spectral_norm`` stores v
+    and updates u first, which is the same sequence shifted by half a step.
+
+    Args:
+        W: (m, n) floating-point matrix.
+        u: starting vector in R^m (any nonzero scale; it is normalized). ``None`` draws it from
+            N(0, I) with ``generator``. Pass the previous result's ``u`` to continue iterating
+            ("persistent u": one iteration per training step is then enough).
+        n_iters: number of iterations, >= 1.
+        eps: the ``eps`` of ``F.normalize``.
+        return_history: also return the estimate after every iteration.
+        generator: torch.Generator for the random start (ignored when ``u`` is given).
+
+    Gradients: u and v are computed under ``torch.no_grad`` and are constants; ``sigma`` is
+    computed afterwards as ``u^T W v`` so that it carries W's gradient, ``d sigma / d W = u v^T``
+    (exactly what spectral normalization backpropagates through).
+
+    The zero matrix is defined to give ``sigma = 0`` (its true spectral norm) with ``u`` the
+    normalized starting vector and ``v = ones / sqrt(n)``; every unit pair is a singular pair of
+    the zero matrix, and keeping ``u`` lets a warm start continue once W becomes nonzero.
+    If ``W^T u`` or ``W v`` falls below ``eps`` for a nonzero W (u orthogonal to W's column
+    space, or W tiny compared to ``eps``), a ValueError is raised instead of returning a
+    silently wrong estimate.
+    """
+    _check_matrix(W)
+    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
+        raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
+    if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
+    m, n = W.shape
+    if u is None:
+        u = torch.randn(m, generator=generator, dtype=W.dtype, device=W.device)
+    else:
+        if not isinstance(u, Tensor) or u.ndim != 1 or u.shape[0] != m:
+            shape = tuple(u.shape) if isinstance(u, Tensor) else type(u).__name__
+            raise ValueError(f"u must be a 1-D tensor of length W.shape[0] = {m}; got {shape}")
+        if not bool(torch.isfinite(u).all()):
+            raise ValueError("u contains NaN or Inf entries")
+        u = u.detach().to(dtype=W.dtype, device=W.device)
+        if not bool(u.abs().max() > 0):
+            raise ValueError("u must be a nonzero vector (pass u=None for a random start)")
+
+    history: list[Tensor] = []
+    with torch.no_grad():
+        Wd = W.detach()
+        u = F.normalize(u, dim=0, eps=eps)
+        if not bool(Wd.abs().max() > 0):
+            v = torch.full((n,), 1.0 / math.sqrt(n), dtype=W.dtype, device=W.device)
+            zero = torch.zeros((), dtype=W.dtype, device=W.device)
+            history = [zero] * n_iters
+        else:
+            for _ in range(n_iters):
+                wtu = torch.mv(Wd.t(), u)
+                if not bool(torch.linalg.vector_norm(wtu) >= eps):
+                    raise ValueError(
+                        f"||W^T u|| fell below eps={eps:g}: u is orthogonal to the column space "
+                        "of W, or W is tiny compared to eps. Pass u=None (random start), "
+                        "rescale W, or lower eps."
+                    )
+                v = F.normalize(wtu, dim=0, eps=eps)
+                wv = torch.mv(Wd, v)
+                # ||W v|| >= |u^T W v| = ||W^T u|| > 0 in exact arithmetic; guard rounding anyway.
+                if not bool(torch.linalg.vector_norm(wv) >= eps):
+                    raise ValueError(f"||W v|| fell below eps={eps:g}; rescale W or lower eps")
+                u = F.normalize(wv, dim=0, eps=eps)
+                if return_history:
+                    history.append(torch.dot(u, torch.mv(Wd, v)))
+    u = u.clone()
+    v = v.clone()
+    sigma = torch.dot(u, torch.mv(W, v))  # outside no_grad: gradient u v^T flows into W
+    hist = torch.stack(history) if return_history else None
+    return PowerIterationResult(sigma, u, v, hist)
+
+
+def reshape_weight_to_matrix(weight: Tensor, dim: int = 0) -> Tensor:
+    """Reshape a weight to 2-D the way SN does: move ``dim`` to the front, flatten the rest.
+
+    ``dim=0`` for Linear / Conv kernels (out, in, kh, kw) -> out x (in*kh*kw); ``dim=1`` for
+    ConvTranspose kernels (in, out, kh, kw) -> out x (in*kh*kw). Negative ``dim`` counts from the
+    end. A 1-D weight becomes a column (n, 1). Returns a view when possible (gradients flow).
+    """
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"weight must be a torch.Tensor; got {type(weight).__name__}")
+    if weight.ndim == 0:
+        raise ValueError("weight must have at least 1 dimension; got a 0-dim tensor")
+    nd = weight.ndim
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -nd <= dim < nd:
+        raise ValueError(
+            f"dim must be an integer in [{-nd}, {nd - 1}] for a {nd}-D weight; got {dim!r}"
+        )
+    dim = dim % nd
+    if dim != 0:
+        weight = weight.permute(dim, *(d for d in range(nd) if d != dim))
+    return weight.reshape(weight.shape[0], -1)
+
+
+# --------------------------------------------------------------------------- convolutions
+
+
+def _pair(value: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
+    """Turn an int or a pair into a validated (h, w) pair of ints >= minimum."""
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        a, b = pair  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an int or a pair of ints; got {value!r}") from None
+    for x in (a, b):
+        if isinstance(x, bool) or not isinstance(x, int) or x < minimum:
+            raise ValueError(f"{name} must contain integers >= {minimum}; got {value!r}")
+    return int(a), int(b)
+
+
+class _ConvSpec(NamedTuple):
+    weight: Tensor
+    input_shape: tuple[int, int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    padding_mode: str
+    transposed: bool
+    output_padding: tuple[int, int]
+
+
+def _conv_spec(
+    weight: Tensor,
+    input_shape: Sequence[int],
+    stride: int | Sequence[int],
+    padding: int | Sequence[int],
+    padding_mode: str,
+    transposed: bool,
+    output_padding: int | Sequence[int] = 0,
+) -> _ConvSpec:
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ValueError(
+            "weight must be a 4-D conv kernel (out, in, kh, kw), or (in, out, kh, kw) when "
+            f"transposed=True; got {shape}"
+        )
+    if weight.numel() == 0:
+        raise ValueError(f"weight must not be empty; got shape {tuple(weight.shape)}")
+    if not weight.is_floating_point():
+        raise ValueError(f"weight must have a real floating-point dtype; got {weight.dtype}")
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError("weight contains NaN or Inf entries")
+    try:
+        c, h, w = (int(x) for x in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_shape must be (C, H, W); got {input_shape!r}") from None
+    if min(c, h, w) < 1:
+        raise ValueError(f"input_shape must be positive (C, H, W); got {input_shape!r}")
+    expected_c = weight.shape[0] if transposed else weight.shape[1]
+    if c != expected_c:
+        which = "weight.shape[0] (transposed)" if transposed else "weight.shape[1]"
+        raise ValueError(f"input_shape[0] = {c} must equal {which} = {expected_c}")
+    if padding_mode not in ("zeros", "circular"):
+        raise ValueError(f"padding_mode must be 'zeros' or 'circular'; got {padding_mode!r}")
+    if transposed and padding_mode != "zeros":
+        raise ValueError("padding_mode='circular' is only supported with transposed=False")
+    s = _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    op = _pair(output_padding, "output_padding", 0)
+    if transposed and (op[0] >= s[0] or op[1] >= s[1]):
+        raise ValueError(f"output_padding must be smaller than stride; got {output_padding!r}")
+    kh, kw = weight.shape[-2:]
+    if padding_mode == "circular" and (p[0] > h or p[1] > w):
+        raise ValueError("circular padding cannot exceed the input size")
+    if not transposed and (h + 2 * p[0] < kh or w + 2 * p[1] < kw):
+        raise ValueError(
+            f"kernel {kh}x{kw} is larger than the padded input {h + 2 * p[0]}x{w + 2 * p[1]}"
+        )
+    return _ConvSpec(weight, (c, h, w), s, p, padding_mode, bool(transposed), op)
+
+
+def _apply(spec: _ConvSpec, x: Tensor) -> Tensor:
+    """The linear map x -> conv(x) for a batch x of shape (B, C, H, W)."""
+    if spec.transposed:
+        return F.conv_transpose2d(
+            x,
+            spec.weight,
+            stride=spec.stride,
+            padding=spec.padding,
+            output_padding=spec.output_padding,
+        )
+    if spec.padding_mode == "circular":
+        ph, pw = spec.padding
+        x = F.pad(x, (pw, pw, ph, ph), mode="circular")
+        return F.conv2d(x, spec.weight, stride=spec.stride)
+    return F.conv2d(x, spec.weight, stride=spec.stride, padding=spec.padding)
+
+
+def conv_to_dense(
+    weight: Tensor,
+    input_shape: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    padding_mode: str = "zeros",
+    transposed: bool = False,
+    output_padding: int | Sequence[int] = 0,
+) -> Tensor:
+    """Dense matrix A of the linear map x -> conv2d(x, weight) (or conv_transpose2d).
+
+    ``A @ x.flatten() == conv(x[None]).flatten()`` for one input x of shape ``input_shape``
+    = (C, H, W). Built by pushing the identity basis through the convolution, so it costs
+    C*H*W convolutions: for teaching and tests on small sizes only.
+    """
+    spec = _conv_spec(
+        weight, input_shape, stride, padding, padding_mode, transposed, output_padding
+    )
+    n = math.prod(spec.input_shape)
+    if n > 16384:
+        raise ValueError(f"input_shape {tuple(input_shape)} gives {n} columns; keep C*H*W <= 16384")
+    basis = torch.eye(n, dtype=weight.dtype, device=weight.device).reshape(n, *spec.input_shape)
+    with torch.no_grad():
+        out = _apply(spec, basis)
+    return out.reshape(n, -1).t().contiguous()
+
+
+def conv_operator_norm(
+    weight: Tensor,
+    input_shape: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    transposed: bool = False,
+    n_iters: int = 50,
+    padding_mode: str = "zeros",
+    output_padding: int | Sequence[int] = 0,
+    tol: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """True operator norm of the convolution on inputs of shape ``input_shape`` = (C, H, W).
+
+    Power iteration on A^T A, with A the convolution (``F.conv2d`` or ``F.conv_transpose2d``
+    with the given stride / padding / padding_mode) and A^T its adjoint, obtained from autograd
+    (``torch.func.vjp``; for a linear map the vector-Jacobian product *is* the adjoint, the
+    transposed convolution with the right output padding). Returns a detached 0-dim tensor.
+
+    The estimate ||A x|| / ||x|| is a lower bound that increases towards sigma. Convolutions
+    often have many singular values close to the top one, so the default 50 iterations is
+    typically within ~1e-3 relative; raise ``n_iters`` or set ``tol`` (stop when the relative
+    change of the estimate is below it) for more.
+    """
+    spec = _conv_spec(
+        weight, input_shape, stride, padding, padding_mode, transposed, output_padding
+    )
+    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
+        raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
+    if tol is not None and not (isinstance(tol, (int, float)) and tol > 0):
+        raise ValueError(f"tol must be None or a positive number; got {tol!r}")
+    w = spec.weight.detach()
+    spec = spec._replace(weight=w)
+    x = torch.randn((1, *spec.input_shape), generator=generator, dtype=w.dtype, device=w.device)
+    x = x / torch.linalg.vector_norm(x)
+    with torch.enable_grad():  # vjp needs autograd even if the caller is under no_grad
+        _, adjoint = torch.func.vjp(lambda z: _apply(spec, z), torch.zeros_like(x))
+    sigma = torch.zeros((), dtype=w.dtype, device=w.device)
+    for _ in range(n_iters):
+        with torch.no_grad():
+            y = _apply(spec, x)
+            new_sigma = torch.linalg.vector_norm(y)
+        if not bool(new_sigma > 0):
+            return new_sigma  # A x = 0 for a unit x only happens here if the weight is zero
+        with torch.enable_grad():
+            (x_next,) = adjoint(y)
+        x = x_next.detach()
+        x = x / torch.linalg.vector_norm(x)
+        done = tol is not None and bool(abs(new_sigma - sigma) <= tol * new_sigma)
+        sigma = new_sigma
+        if done:
+            break
+    with torch.no_grad():
+        return torch.linalg.vector_norm(_apply(spec, x))
+
+
+def conv_operator_norm_fft(weight: Tensor, input_size: int | Sequence[int]) -> Tensor:
+    """Operator norm of the *circular* stride-1 convolution on n x n inputs (Sedghi et al. 2019).
+
+    A circular convolution is diagonalised by the 2-D DFT: its singular values are those of the
+    (out x in) matrices ``K(f) = fft2(weight, s=(n, n))[:, :, f]`` over all n*n frequencies f.
+    The operator norm is the largest of them. Equals the SVD of
+    ``conv_to_dense(weight, (in, n, n), padding=(k-1)//2, padding_mode="circular")`` for odd k.
+    ``input_size`` is n or (h, w); each must be at least the kernel size (a larger kernel would
+    wrap around the input onto itself).
+    """
+    if not isinstance(weight, Tensor) or weight.ndim != 4 or weight.numel() == 0:
+        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ValueError(
+            f"weight must be a non-empty 4-D conv kernel (out, in, kh, kw); got {shape}"
+        )
+    if not weight.is_floating_point():
+        raise ValueError(f"weight must have a real floating-point dtype; got {weight.dtype}")
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError("weight contains NaN or Inf entries")
+    h, w = _pair(input_size, "input_size", 1)
+    kh, kw = weight.shape[-2:]
+    if kh > h or kw > w:
+        raise ValueError(f"input_size {(h, w)} must be at least the kernel size {(kh, kw)}")
+    work = weight.detach()
+    if work.dtype not in (torch.float32, torch.float64):
+        work = work.float()
+    coeffs = torch.fft.fft2(work, s=(h, w))  # (out, in, h, w), complex
+    per_freq = torch.linalg.matrix_norm(coeffs.permute(2, 3, 0, 1), ord=2)  # (h, w)
+    return per_freq.max().to(weight.dtype)
+
+
+def reshaped_norm_bounds(
+    weight: Tensor, stride: int | Sequence[int] = 1, transposed: bool = False
+) -> tuple[float, float]:
+    """(lower, upper) bounds on the conv operator norm from the reshaped-kernel sigma ``s``.
+
+    ``(s, sqrt(ceil(kh/sh) * ceil(kw/sw)) * s)``; the lower bound needs one output pixel whose
+    window lies entirely in the real input (see the module docstring). ``s`` uses dim=1 for
+    transposed kernels, as SN does.
+    """
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise ValueError("weight must be a 4-D conv kernel")
+    sh, sw = _pair(stride, "stride", 1)
+    kh, kw = weight.shape[-2:]
+    s = float(spectral_norm_exact(reshape_weight_to_matrix(weight, dim=1 if transposed else 0)))
+    return s, math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw)) * s
