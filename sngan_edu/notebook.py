@@ -17,10 +17,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _use_inline_backend() -> None:
+    """Show figures inline even if MPLBACKEND (e.g. Agg) leaked into the kernel's environment."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def setup_notebook(seed: int = 0, dpi: int = FIGURE_DPI) -> None:
     """Seed everything and set matplotlib defaults used throughout the course."""
     import matplotlib.pyplot as plt
 
+    _use_inline_backend()
     seed_everything(seed)
     plt.rcParams.update(
         {
