@@ -43,6 +43,10 @@ __all__ = [
     "conv_operator_norm",
     "conv_operator_norm_fft",
     "reshaped_norm_bounds",
+    "matrix_with_singular_values",
+    "DriftTracking",
+    "track_sigma_under_drift",
+    "time_sigma_methods",
 ]
 
 
@@ -428,3 +432,139 @@ def reshaped_norm_bounds(
     kh, kw = weight.shape[-2:]
     s = float(spectral_norm_exact(reshape_weight_to_matrix(weight, dim=1 if transposed else 0)))
     return s, math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw)) * s
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def matrix_with_singular_values(
+    singular_values: Sequence[float] | Tensor,
+    shape: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    """A random matrix with exactly the given singular values: W = U diag(s) V^T.
+
+    U (m x r) and V (n x r) have orthonormal columns drawn uniformly at random (QR of a Gaussian
+    matrix with the sign fix that makes it Haar). ``shape`` defaults to (r, r) for r values;
+    missing singular values are zero (rank-deficient W). Used to control the spectral gap.
+    """
+    s = torch.as_tensor(singular_values, dtype=dtype).flatten()
+    if s.numel() == 0 or not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
+        raise ValueError("singular_values must be a non-empty list of finite numbers >= 0")
+    r = s.numel()
+    m, n = (r, r) if shape is None else _pair(tuple(shape), "shape", 1)
+    if r > min(m, n):
+        raise ValueError(f"got {r} singular values for shape {(m, n)}; at most min(m, n) fit")
+
+    def orthonormal(rows: int) -> Tensor:
+        q, rr = torch.linalg.qr(torch.randn(rows, r, generator=generator, dtype=dtype))
+        return q * torch.sign(torch.diagonal(rr)).where(torch.diagonal(rr) != 0, 1.0)
+
+    U, V = orthonormal(m), orthonormal(n)
+    return (U * s) @ V.t()
+
+
+class DriftTracking(NamedTuple):
+    """Sigma of a slowly drifting matrix and its power-iteration estimate, per recorded step."""
+
+    steps: Tensor  # step indices (1-based) that were recorded
+    true_sigma: Tensor  # exact sigma at those steps (SVD)
+    estimate: Tensor  # power-iteration estimate at those steps
+    rel_error: Tensor  # (true - estimate) / true; >= 0 up to rounding (u^T W v <= sigma)
+
+
+def track_sigma_under_drift(
+    W0: Tensor,
+    n_steps: int,
+    drift: float = 1e-3,
+    n_iters: int = 1,
+    persistent: bool = True,
+    record_every: int = 1,
+    generator: torch.Generator | None = None,
+) -> DriftTracking:
+    """Simulate training: W changes a little each step; estimate sigma by power iteration.
+
+    Each step adds ``drift * ||W||_F * G / ||G||_F`` (G Gaussian) to W, then runs ``n_iters``
+    power iterations starting from the previous step's u (``persistent=True``, as SN does) or
+    from a fresh random u (``persistent=False``, the circulating mistake). Both start from a
+    random u at step 1. The exact sigma (SVD) is computed only at recorded steps.
+    """
+    _check_matrix(W0, "W0")
+    for name, value in (("n_steps", n_steps), ("record_every", record_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    if not (isinstance(drift, (int, float)) and drift >= 0 and math.isfinite(drift)):
+        raise ValueError(f"drift must be a finite number >= 0; got {drift!r}")
+    W = W0.detach().clone()
+    u = None
+    steps, true, est = [], [], []
+    for step in range(1, n_steps + 1):
+        g = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)
+        W += (drift * torch.linalg.matrix_norm(W) / torch.linalg.matrix_norm(g)) * g
+        result = power_iteration(
+            W, u=u if persistent else None, n_iters=n_iters, generator=generator
+        )
+        u = result.u
+        if step % record_every == 0 or step == n_steps:
+            steps.append(step)
+            true.append(spectral_norm_exact(W))
+            est.append(result.sigma.detach())
+    true_t, est_t = torch.stack(true), torch.stack(est)
+    return DriftTracking(torch.tensor(steps), true_t, est_t, (true_t - est_t) / true_t)
+
+
+def time_sigma_methods(
+    shapes: Sequence[tuple[int, int]],
+    repeats: int = 7,
+    dtype: torch.dtype = torch.float32,
+    generator: torch.Generator | None = None,
+) -> list[dict[str, float]]:
+    """Median seconds of the exact sigma (SVD) and of one power iteration, per matrix shape.
+
+    Timings use ``torch.utils.benchmark.Timer`` with torch's current thread count and are
+    interleaved: every repeat measures every shape and method once, so background load hits all
+    of them alike. Methods: ``svdvals`` (torch.linalg.svdvals, what an exact sigma needs),
+    ``svd`` (full torch.linalg.svd), ``power_step`` (one bare iteration: two mat-vecs and two
+    normalizations, what SN adds per training step) and ``power_iteration`` (this module's
+    function, including its input checks). Returns one dict per shape with the medians and
+    ``ratio = svdvals / power_step``.
+    """
+    from torch.utils.benchmark import Timer
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
+    shapes = [_pair(tuple(s), "shapes", 1) for s in shapes]
+    threads = torch.get_num_threads()
+    stmts = {
+        "svdvals": "torch.linalg.svdvals(W)",
+        "svd": "torch.linalg.svd(W, full_matrices=False)",
+        "power_step": "v = F.normalize(W.t() @ u, dim=0); F.normalize(W @ v, dim=0)",
+        "power_iteration": "power_iteration(W, u)",
+    }
+    timers: list[list[tuple[str, Timer, int]]] = []
+    for m, n in shapes:
+        W = torch.randn(m, n, generator=generator, dtype=dtype)
+        env = {
+            "torch": torch,
+            "F": F,
+            "W": W,
+            "u": torch.randn(m, generator=generator, dtype=dtype),
+            "power_iteration": power_iteration,
+        }
+        row = []
+        for name, stmt in stmts.items():
+            timer = Timer(stmt, globals=env, num_threads=threads)
+            once = timer.timeit(1).median  # warm-up, and pick calls per sample (~20 ms)
+            row.append((name, timer, max(1, min(1000, int(0.02 / max(once, 1e-7))))))
+        timers.append(row)
+    samples: list[dict[str, list[float]]] = [{name: [] for name in stmts} for _ in shapes]
+    for _ in range(repeats):
+        for i, row in enumerate(timers):
+            for name, timer, number in row:
+                samples[i][name].append(timer.timeit(number).median)
+    out = []
+    for (m, n), sample in zip(shapes, samples, strict=True):
+        med = {name: float(torch.tensor(values).median()) for name, values in sample.items()}
+        out.append({"m": m, "n": n, **med, "ratio": med["svdvals"] / med["power_step"]})
+    return out
