@@ -427,7 +427,12 @@ def test_convergence_experiment_matches_theory():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"n_iters": 0}, "n_iters"), ({"gap": 1.0}, "gap"), ({"gap": 0}, "gap"), ({"size": 1}, "size")],
+    [
+        ({"n_iters": 0}, "n_iters"),
+        ({"gap": 1.0}, "gap"),
+        ({"gap": 0}, "gap"),
+        ({"size": 1}, "size"),
+    ],
 )
 def test_convergence_experiment_rejects_bad_input(kwargs, match):
     from sngan_edu.widgets.power_iteration import convergence_experiment
