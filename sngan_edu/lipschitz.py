@@ -149,7 +149,7 @@ def adversarial_lipschitz(
             x.requires_grad_(True)
             y.requires_grad_(True)
             q = _quotient(D, x, y)
-            best = max(best, float(q.max()))
+            best = max(best, float(q.detach().max()))
             gx, gy = torch.autograd.grad(q.sum(), (x, y))
             with torch.no_grad():
                 for p, gp in ((x, gx), (y, gy)):
@@ -191,7 +191,7 @@ def empirical_lipschitz(
 
 
 def gradient_norm_grid(
-    D: nn.Module,
+    D: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     xlim: tuple[float, float] = (-2.0, 2.0),
     ylim: tuple[float, float] = (-2.0, 2.0),
     n: int = 64,
@@ -202,7 +202,8 @@ def gradient_norm_grid(
     """
     if n < 2:
         raise ValueError(f"n must be >= 2; got {n}")
-    device = next(D.parameters()).device
+    param = next(D.parameters(), None) if isinstance(D, nn.Module) else None
+    device = param.device if param is not None else torch.device("cpu")
     xs = torch.linspace(*xlim, n, device=device)
     ys = torch.linspace(*ylim, n, device=device)
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
@@ -221,7 +222,7 @@ def layer_lipschitz_factors(
     model: nn.Module,
     input_shapes: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
     exact_conv: bool = False,
-    conv_iters: int = 50,
+    conv_iters: int = 200,
 ) -> dict[str, float]:
     """Per-layer Lipschitz constant of every Linear/Conv layer as the forward pass uses it.
 

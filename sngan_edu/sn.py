@@ -455,7 +455,7 @@ def record_input_shapes(
 
 
 def conv_layer_operator_norm(
-    module: nn.Module, weight: torch.Tensor, input_shape: tuple[int, ...], n_iters: int = 50
+    module: nn.Module, weight: torch.Tensor, input_shape: tuple[int, ...], n_iters: int = 200
 ) -> float:
     """True operator norm of a 2-D conv / transposed conv layer with ``weight``, or NaN.
 
@@ -505,7 +505,7 @@ def sigma_report(
     model: nn.Module,
     input_shapes: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
     layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES,
-    conv_iters: int = 50,
+    conv_iters: int = 200,
 ) -> SigmaReport:
     """Per-layer sigmas of every weight layer (normalized or not), without side effects.
 

@@ -1,0 +1,172 @@
+"""Lipschitz estimates, bounds, gradient penalty and clipping against known formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sngan_edu import lipschitz as L
+from sngan_edu import sn
+from sngan_edu.spectral import conv_to_dense
+
+
+def _mlp(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(2, 16), nn.LeakyReLU(0.1), nn.Linear(16, 16), nn.LeakyReLU(0.1), nn.Linear(16, 1)
+    )
+
+
+def test_gradient_norm_of_a_linear_map_is_its_row_norm():
+    layer = nn.Linear(5, 1)
+    x = torch.randn(7, 5)
+    norms = L.gradient_norms(layer, x)
+    torch.testing.assert_close(norms, layer.weight.norm().expand(7))
+
+
+def test_gradient_norms_match_per_sample_jacobians():
+    model = _mlp()
+    x = torch.randn(6, 2)
+    expected = torch.stack(
+        [torch.autograd.functional.jacobian(lambda z: model(z[None])[0, 0], xi).norm() for xi in x]
+    )
+    torch.testing.assert_close(L.gradient_norms(model, x), expected)
+
+
+def test_measuring_leaves_the_model_unchanged():
+    model = sn.apply_spectral_norm(_mlp())
+    model.train()
+    u = model[0].parametrizations.weight[0]._u.clone()
+    L.gradient_norms(model, torch.randn(4, 2))
+    L.empirical_lipschitz(model, torch.randn(8, 2), torch.randn(8, 2), 8, 3)
+    assert model.training and model[0].training
+    assert torch.equal(model[0].parametrizations.weight[0]._u, u)
+
+
+def test_gradient_norm_grid_of_linear_critic_is_constant():
+    layer = nn.Linear(2, 1)
+    grid = L.gradient_norm_grid(layer, n=5)
+    assert grid.shape == (5, 5)
+    torch.testing.assert_close(grid, torch.full((5, 5), layer.weight.norm().item()))
+
+
+def test_gradient_norm_grid_orientation_rows_are_y():
+    # D(x, y) = y^2 has gradient norm 2|y|: rows (y = 0, 1, 2) give 0, 2, 4.
+    grid = L.gradient_norm_grid(lambda p: p[:, 1] ** 2, xlim=(-1, 1), ylim=(0, 2), n=3)
+    torch.testing.assert_close(grid, torch.tensor([0.0, 2.0, 4.0])[:, None].expand(3, 3))
+
+
+def test_lower_bounds_below_product_bound_and_sn_bound_near_one():
+    model = _mlp()
+    real, fake = torch.randn(64, 2), 2 * torch.randn(64, 2)
+    est = L.empirical_lipschitz(model, real, fake, n_interpolates=32, adversarial_steps=10)
+    bound = L.product_bound(model)
+    expected = math.prod(
+        torch.linalg.matrix_norm(m.weight.detach().double(), 2).item()
+        for m in model
+        if isinstance(m, nn.Linear)
+    )
+    assert bound == pytest.approx(expected, rel=1e-6)
+    assert est.data <= est.value <= bound + 1e-6
+    assert est.adversarial >= 0.99 * est.data  # starts from the steepest data points
+    assert float(est) == est.value
+    sn.apply_spectral_norm(model, n_power_iterations=1)
+    for _ in range(30):  # let the estimates converge
+        model(torch.randn(2, 2))
+    assert L.product_bound(model) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_empirical_lipschitz_of_linear_model_is_exact():
+    layer = nn.Linear(3, 1)
+    est = L.empirical_lipschitz(layer, torch.randn(10, 3), torch.randn(10, 3), 8, 5)
+    assert est.value == pytest.approx(layer.weight.norm().item(), rel=1e-4)
+
+
+def test_product_bound_with_exact_conv_matches_dense_svd():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(48, 1))
+    factors = L.layer_lipschitz_factors(model, (2, 4, 4), exact_conv=True, conv_iters=500)
+    dense = conv_to_dense(model[0].weight.detach().double(), (2, 4, 4), padding=1)
+    assert factors["0"] == pytest.approx(torch.linalg.matrix_norm(dense, 2).item(), rel=1e-3)
+    reshaped = L.layer_lipschitz_factors(model)["0"]
+    w = model[0].weight.detach().flatten(1).double()
+    assert reshaped == pytest.approx(torch.linalg.matrix_norm(w, 2).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="input_shapes"):
+        L.product_bound(model, exact_conv=True)
+
+
+def test_gradient_penalty_matches_hand_computation():
+    torch.manual_seed(0)
+    # Linear critic: the gradient is w everywhere, so the penalty is lam * (||w|| - 1)^2.
+    layer = nn.Linear(4, 1)
+    gp = L.gradient_penalty(layer, torch.randn(8, 4), torch.randn(8, 4), lam=10.0)
+    w_norm = layer.weight.norm()
+    torch.testing.assert_close(gp, 10.0 * (w_norm - 1) ** 2)
+    gp.backward()  # create_graph=True: the penalty is differentiable in the weights
+    expected = 10.0 * 2 * (w_norm - 1) * layer.weight / w_norm
+    torch.testing.assert_close(layer.weight.grad, expected.detach())
+
+
+def test_gradient_penalty_on_interpolates_of_a_nonlinear_critic():
+    model = _mlp()
+    real, fake = torch.randn(5, 2), torch.randn(5, 2)
+    gp = L.gradient_penalty(model, real, fake, lam=3.0, generator=torch.Generator().manual_seed(7))
+    eps = torch.rand(5, 1, generator=torch.Generator().manual_seed(7))
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (g,) = torch.autograd.grad(model(x_hat).sum(), x_hat)
+    torch.testing.assert_close(gp, 3.0 * ((g.norm(dim=1) - 1) ** 2).mean())
+
+
+def test_clip_weights():
+    model = _mlp()
+    small = model[0].weight.detach().abs() < 0.05
+    before = model[0].weight.detach().clone()
+    L.clip_weights(model, 0.05)
+    for p in model.parameters():
+        assert p.abs().max() <= 0.05
+    torch.testing.assert_close(model[0].weight.detach()[small], before[small])
+    assert (model[0].weight.detach()[~small].abs() == 0.05).all()
+    with pytest.raises(ValueError, match="c must"):
+        L.clip_weights(model, 0.0)
+
+
+@pytest.mark.parametrize(
+    "call, word",
+    [
+        (lambda: L.gradient_penalty(_mlp(), torch.randn(3, 2), torch.randn(4, 2)), "same shape"),
+        (lambda: L.gradient_penalty(_mlp(), torch.randn(3, 2), torch.randn(3, 2), -1), "lam"),
+        (lambda: L.gradient_norms(nn.Linear(2, 3), torch.randn(4, 2)), "one number per sample"),
+        (lambda: L.critic_step(_mlp(), None, None, None, "spectral"), "method"),
+        (lambda: L.empirical_lipschitz(_mlp(), torch.randn(3, 2), n_interpolates=-1), "n_interp"),
+    ],
+)
+def test_bad_input(call, word):
+    with pytest.raises(ValueError, match=word):
+        call()
+
+
+def test_train_critics_same_start_and_constraints_hold():
+    real = torch.randn(64, 2) + 2
+    fake = torch.randn(64, 2)
+    runs = L.train_critics(
+        lambda: _mlp(1), real, fake, steps=20, batch_size=16, snapshot_steps=(0, 20), seed=3
+    )
+    assert set(runs) == set(L.CRITIC_METHODS)
+    none0 = runs["none"].snapshots[0]
+    gp0 = runs["gp"].snapshots[0]
+    assert all(torch.equal(none0[k], gp0[k]) for k in none0)
+    assert "0.parametrizations.weight.original" in runs["sn"].snapshots[0]
+    assert all(p.abs().max() <= 0.01 for p in runs["clip"].critic.parameters())
+    assert len(runs["gp"].gaps) == 20
+    assert L.product_bound(runs["sn"].critic) == pytest.approx(1.0, rel=0.05)
+    again = L.train_critics(lambda: _mlp(1), real, fake, steps=20, batch_size=16, seed=3)
+    assert again["gp"].gaps == runs["gp"].gaps
+
+
+def test_time_critic_steps_reports_every_method():
+    critics = {"none": _mlp(), "sn": sn.apply_spectral_norm(_mlp())}
+    times = L.time_critic_steps(critics, torch.randn(8, 2), torch.randn(8, 2), repeats=3)
+    assert set(times) == {"none", "sn"} and all(t > 0 for t in times.values())
