@@ -1,0 +1,189 @@
+"""Callbacks for :class:`sngan_edu.train.Trainer`: sigma logging, snapshots, metrics, live plots.
+
+A callback runs every ``every`` generator steps (``on_step``), plus once before and after
+training. With no callbacks the training loop does no extra work at all. Callbacks must not
+draw from the trainer's random generators (they would change the training run); those that
+need randomness own a ``torch.Generator``.
+
+Write your own by subclassing :class:`Callback` or wrap a function with :class:`LambdaCallback`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
+    from matplotlib.figure import Figure
+
+    from sngan_edu.train import Trainer
+
+
+class Callback:
+    """Base class: override the hooks you need. ``every`` is in generator steps (>= 1)."""
+
+    every: int = 1
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Called once when ``fit`` starts (after a resume has been loaded)."""
+
+    def on_step(self, trainer: Trainer) -> None:
+        """Called after generator step ``trainer.step`` when it is a multiple of ``every``."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Called once when ``fit`` returns normally."""
+
+
+def _check_every(every: int) -> int:
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive integer (generator steps); got {every!r}")
+    return every
+
+
+class LambdaCallback(Callback):
+    """Call ``fn(trainer)`` every ``every`` generator steps."""
+
+    def __init__(self, every: int, fn: Callable[[Trainer], Any]):
+        self.every = _check_every(every)
+        self.fn = fn
+
+    def on_step(self, trainer: Trainer) -> None:
+        self.fn(trainer)
+
+
+class SigmaLogger(Callback):
+    """Record the discriminator's per-layer sigma estimates every ``every`` steps.
+
+    Values come from ``sngan_edu.sn.layer_sigmas(D)``: the running power-iteration estimates
+    ``u^T W v`` of each raw weight W, i.e. the sigma SN divides by (no extra SVD). They go to
+    ``trainer.history["sigma"] = {"step": [...], "layers": {name: [...]}}``, saved in checkpoints.
+    """
+
+    def __init__(self, every: int = 50):
+        self.every = _check_every(every)
+
+    def _log(self, trainer: Trainer) -> None:
+        from sngan_edu.sn import layer_sigmas
+
+        record = trainer.history["sigma"]
+        if record["step"] and record["step"][-1] == trainer.step:
+            return
+        sigmas = layer_sigmas(trainer.D)
+        record["step"].append(trainer.step)
+        for name, value in sigmas.items():
+            record["layers"].setdefault(name, []).append(float(value))
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if trainer.step == 0:  # the starting point of the curves (a resumed run already has it)
+            self._log(trainer)
+
+    def on_step(self, trainer: Trainer) -> None:
+        self._log(trainer)
+
+
+class SampleSnapshot(Callback):
+    """Keep generator samples from a fixed z every ``every`` steps, in ``self.snapshots``.
+
+    ``snapshots`` is a list of ``(step, samples_on_cpu)``. The generator is run under no_grad
+    in eval mode; the samples use a private, fixed noise batch, so the training run is unchanged.
+    """
+
+    def __init__(self, every: int = 500, n: int = 64, seed: int = 1234, at_start: bool = True):
+        self.every = _check_every(every)
+        if n < 1:
+            raise ValueError(f"n must be a positive integer; got {n!r}")
+        self.n = n
+        self.seed = seed
+        self.at_start = at_start
+        self.snapshots: list[tuple[int, torch.Tensor]] = []
+        self._z: torch.Tensor | None = None
+
+    def _take(self, trainer: Trainer) -> None:
+        if self.snapshots and self.snapshots[-1][0] == trainer.step:
+            return
+        if self._z is None:
+            gen = torch.Generator().manual_seed(self.seed)
+            self._z = torch.randn(self.n, trainer.config.z_dim, generator=gen)
+        self.snapshots.append((trainer.step, trainer.generate(self._z)))
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.at_start:
+            self._take(trainer)
+
+    def on_step(self, trainer: Trainer) -> None:
+        self._take(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self._take(trainer)
+
+
+class MetricEval(Callback):
+    """Evaluate ``fn(trainer) -> dict[str, float]`` every ``every`` steps.
+
+    Results go to ``trainer.history["metrics"]`` as ``{"step": s, **metrics}`` (saved in
+    checkpoints). ``fn`` should sample with its own generator, e.g. ``trainer.sample(n, seed=0)``.
+    """
+
+    def __init__(self, every: int, fn: Callable[[Trainer], dict[str, float]], at_end: bool = True):
+        self.every = _check_every(every)
+        self.fn = fn
+        self.at_end = at_end
+
+    def _eval(self, trainer: Trainer) -> None:
+        rows = trainer.history["metrics"]
+        if rows and rows[-1]["step"] == trainer.step:
+            return
+        values = self.fn(trainer)
+        rows.append({"step": trainer.step, **{k: float(v) for k, v in values.items()}})
+
+    def on_step(self, trainer: Trainer) -> None:
+        self._eval(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.at_end:
+            self._eval(trainer)
+
+
+class LivePlot(Callback):
+    """Redraw a :class:`sngan_edu.live.LiveFigure` every ``every`` steps: ``draw(fig, trainer)``.
+
+    ``draw`` is a plain function (tests can call it with a trainer); the figure is displayed once
+    and then updated in place, so a notebook keeps exactly one output.
+    """
+
+    def __init__(
+        self,
+        every: int,
+        draw: Callable[[Figure, Trainer], None],
+        figsize: tuple[float, float] = (7.0, 3.2),
+        at_start: bool = False,
+    ):
+        from sngan_edu.live import LiveFigure
+
+        self.every = _check_every(every)
+        self.live = LiveFigure(draw, figsize=figsize)
+        self.at_start = at_start
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.at_start:
+            self.live.update(trainer)
+
+    def on_step(self, trainer: Trainer) -> None:
+        trainer.sync()  # bring the loss history up to date before drawing it
+        self.live.update(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        trainer.sync()
+        self.live.update(trainer)
+
+
+__all__ = [
+    "Callback",
+    "LambdaCallback",
+    "LivePlot",
+    "MetricEval",
+    "SampleSnapshot",
+    "SigmaLogger",
+]

@@ -1,0 +1,61 @@
+"""Small MLP generator and discriminator for the 2-D toy mixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import Tensor, nn
+
+
+def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return layers
+
+
+class ToyGenerator(nn.Module):
+    """z (z_dim) -> ReLU MLP -> a point in the plane."""
+
+    def __init__(self, z_dim: int = 2, hidden: Sequence[int] = (128, 128, 128), out_dim: int = 2):
+        super().__init__()
+        if z_dim < 1 or any(h < 1 for h in hidden):
+            raise ValueError(f"z_dim and hidden widths must be positive; got {z_dim}, {hidden}")
+        self.z_dim = z_dim
+        self.net = nn.Sequential(*_mlp([z_dim, *hidden, out_dim], nn.ReLU))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class ToyDiscriminator(nn.Module):
+    """A point -> MLP -> one logit.
+
+    ``input_scale`` multiplies the input before the first layer. With spectral normalization the
+    MLP is (at most) 1-Lipschitz in its input, so the whole critic is ``input_scale``-Lipschitz
+    in data units: the knob that lets it tell apart points 0.05 apart (see notebook 04).
+    """
+
+    def __init__(
+        self,
+        in_dim: int = 2,
+        hidden: Sequence[int] = (128, 128, 128),
+        input_scale: float = 1.0,
+        negative_slope: float = 0.1,
+    ):
+        super().__init__()
+        if in_dim < 1 or any(h < 1 for h in hidden):
+            raise ValueError(f"in_dim and hidden widths must be positive; got {in_dim}, {hidden}")
+        if not input_scale > 0:
+            raise ValueError(f"input_scale must be positive; got {input_scale!r}")
+        self.input_scale = float(input_scale)
+        self.net = nn.Sequential(
+            *_mlp([in_dim, *hidden, 1], lambda: nn.LeakyReLU(negative_slope))
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
+        return self.net(x).squeeze(-1)

@@ -1,0 +1,312 @@
+"""The training engine: presets, config errors, reproducibility, resume, divergence, callbacks."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from sngan_edu import checkpoint as ckpt
+from sngan_edu.callbacks import Callback, LambdaCallback, MetricEval, SampleSnapshot, SigmaLogger
+from sngan_edu.models.toy_mlp import ToyDiscriminator, ToyGenerator
+from sngan_edu.presets import PRESETS, get_preset
+from sngan_edu.sn import SpectralNorm, apply_spectral_norm, spectral_norm_layers
+from sngan_edu.toy import make_sampler
+from sngan_edu.train import DivergenceError, TrainConfig, Trainer, train
+
+torch.set_num_threads(1)  # tiny models: one thread is fastest and avoids oversubscription
+
+
+def tiny_models(seed=0):
+    torch.manual_seed(seed)
+    return ToyGenerator(z_dim=2, hidden=(16, 16)), ToyDiscriminator(hidden=(16, 16))
+
+
+def config(**kw):
+    base = dict(steps=12, batch_size=16, z_dim=2, preset="C", lr=1e-3, loss="hinge",
+                regularizer="sn", n_dis=2, seed=3, device="cpu", log_every=4, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def full_state(trainer):
+    return {
+        "G": trainer.G.state_dict(),
+        "D": trainer.D.state_dict(),
+        "opt_d": trainer.opt_d.state_dict()["state"],
+        "opt_g": trainer.opt_g.state_dict()["state"],
+    }
+
+
+def assert_bit_identical(a, b):
+    for part in a:
+        for key in a[part]:
+            x, y = a[part][key], b[part][key]
+            if isinstance(x, dict):
+                for k in x:
+                    assert torch.equal(x[k], y[k]), (part, key, k)
+            else:
+                assert torch.equal(x, y), (part, key)
+
+
+def test_presets_are_the_paper_values():
+    table = {  # Miyato et al. 2018, Table 1 (lr, beta1, beta2, n_dis) and the ResNet runs
+        "A": (1e-4, 0.5, 0.9, 5), "B": (1e-4, 0.5, 0.999, 1), "C": (2e-4, 0.5, 0.999, 1),
+        "D": (1e-3, 0.5, 0.9, 5), "E": (1e-3, 0.5, 0.999, 5), "F": (1e-3, 0.9, 0.999, 5),
+        "resnet": (2e-4, 0.0, 0.9, 5),
+    }
+    assert set(PRESETS) == set(table)
+    for name, values in table.items():
+        p = get_preset(name)
+        assert (p.lr, p.beta1, p.beta2, p.n_dis) == values
+
+
+def test_preset_reaches_the_optimizers():
+    G, D = tiny_models()
+    trainer = Trainer(G, D, make_sampler("ring"), config(preset="F", lr=None, n_dis=None))
+    group = trainer.opt_d.param_groups[0]
+    assert group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999) and trainer.n_dis == 5
+    cfg = config(preset="A", lr=None, lr_g=5e-4, n_dis=None)
+    trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg)
+    assert trainer.opt_d.param_groups[0]["lr"] == 1e-4
+    assert trainer.opt_g.param_groups[0]["lr"] == 5e-4
+    assert trainer.n_dis == 5
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"preset": "G"}, "preset must be one of"),
+        ({"loss": "lsgan"}, "loss must be one of"),
+        ({"regularizer": "bn"}, "regularizer must be one of"),
+        ({"n_dis": 0}, "n_dis"),
+        ({"lr": 0.0}, "lr must be a positive"),
+        ({"lr_d": -1e-3}, "lr_d must be a positive"),
+        ({"steps": 0}, "steps must be a positive"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"beta2": 1.0}, "beta2"),
+        ({"resume": True}, "checkpoint_dir"),
+        ({"checkpoint_every": 5}, "checkpoint_dir"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_config_errors_come_before_any_training(kw, match):
+    def sampler(n, gen):  # pragma: no cover - must never be called
+        raise AssertionError("training started")
+
+    G, D = tiny_models()
+    with pytest.raises(ValueError, match=match):
+        Trainer(G, D, sampler, config(**kw))
+
+
+def test_sn_is_applied_once_and_other_regularizers_refuse_an_sn_discriminator():
+    G, D = tiny_models()
+    trainer = Trainer(G, D, make_sampler("ring"), config(regularizer="sn"))
+    assert set(spectral_norm_layers(trainer.D)) == {"net.0", "net.2", "net.4"}
+    G, D = tiny_models()
+    apply_spectral_norm(D)
+    with pytest.raises(ValueError, match="already has spectral normalization"):
+        Trainer(G, D, make_sampler("ring"), config(regularizer="none"))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"loss": "hinge", "regularizer": "sn"},
+        {"loss": "vanilla", "regularizer": "none"},
+        {"loss": "wasserstein", "regularizer": "gp"},
+        {"loss": "wasserstein", "regularizer": "clip"},
+    ],
+)
+def test_same_seed_same_bits_different_seed_different_bits(kw):
+    runs = []
+    for seed in (3, 3, 4):
+        trainer = train(*tiny_models(), make_sampler("grid"), config(seed=seed, **kw))
+        runs.append(trainer)
+    assert_bit_identical(full_state(runs[0]), full_state(runs[1]))
+    assert runs[0].history == runs[1].history
+    assert not torch.equal(runs[0].G.net[0].weight, runs[2].G.net[0].weight)
+
+
+def test_clip_keeps_weights_in_range_and_d_learns():
+    trainer = train(*tiny_models(), make_sampler("ring"),
+                    config(loss="wasserstein", regularizer="clip", clip_c=0.02))
+    for p in trainer.D.parameters():
+        assert p.abs().max() <= 0.02
+    assert len(trainer.history["loss_d"]) == 12
+
+
+class StopAt(Callback):
+    """Simulates an interruption (Ctrl-C) after a given step."""
+
+    def __init__(self, step):
+        self.every, self.stop = 1, step
+
+    def on_step(self, trainer):
+        if trainer.step == self.stop:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("kw", [{"loss": "hinge", "regularizer": "sn"},
+                                {"loss": "wasserstein", "regularizer": "gp"}])
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, kw):
+    def loggers():
+        return [SigmaLogger(every=3)] if kw["regularizer"] == "sn" else []
+
+    reference = train(*tiny_models(), make_sampler("grid"), config(**kw), callbacks=loggers())
+    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=5, resume=True, **kw)
+    first = Trainer(*tiny_models(), make_sampler("grid"), cfg, callbacks=[StopAt(8), *loggers()])
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    assert ckpt.load(tmp_path / "checkpoint.pt")["step"] == 5
+
+    # Fresh models from another seed: everything must come from the checkpoint.
+    second = Trainer(*tiny_models(seed=99), make_sampler("grid"), cfg, callbacks=loggers())
+    assert second.step == 5
+    second.fit()
+    assert second.step == 12
+    assert_bit_identical(full_state(reference), full_state(second))
+    assert reference.history == second.history
+    if kw["regularizer"] == "sn":  # the SN power-iteration vectors came back too
+        assert any(k.endswith("_u") for k in second.D.state_dict())
+        assert reference.history["sigma"]["step"] == [0, 3, 6, 9, 12]
+
+
+def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
+    cfg = config(checkpoint_dir=str(tmp_path), resume=True, steps=6)
+    train(*tiny_models(), make_sampler("ring"), cfg)
+    longer = train(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, steps=12))
+    reference = train(*tiny_models(), make_sampler("ring"), config(steps=12))
+    assert_bit_identical(full_state(reference), full_state(longer))
+    with pytest.raises(ValueError, match="different config.*loss"):
+        Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, loss="vanilla"))
+
+
+def test_checkpoint_loads_with_weights_only_and_is_written_atomically(tmp_path):
+    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=4)
+    train(*tiny_models(), make_sampler("ring"), cfg)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 12 and len(state["history"]["loss_d"]) == 12
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp files left
+
+
+class NaNAfter:
+    """A real-data sampler that starts returning NaN at its ``bad_call``-th call."""
+
+    def __init__(self, bad_call):
+        self.inner, self.calls, self.bad_call = make_sampler("ring"), 0, bad_call
+
+    def __call__(self, n, gen):
+        self.calls += 1
+        batch = self.inner(n, gen)
+        return batch * float("nan") if self.calls >= self.bad_call else batch
+
+
+def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    # n_dis = 2: sampler call 15 is the first D update of generator step 8.
+    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=5, log_every=50)
+    trainer = Trainer(*tiny_models(), NaNAfter(15), cfg)
+    with pytest.raises(DivergenceError, match=r"step 8\b.*discriminator loss became nan") as err:
+        trainer.fit()
+    assert err.value.step == 8
+    assert "checkpoint.pt (step 5)" in str(err.value)
+    state = ckpt.load(tmp_path / "checkpoint.pt")
+    assert state["step"] == 5
+    assert all(torch.isfinite(v).all() for v in state["D"].values())
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_nan_weight_is_caught():
+    def poison(trainer):
+        if trainer.step == 3:
+            with torch.no_grad():
+                trainer.G.net[0].bias[0] = float("inf")
+
+    cfg = config(regularizer="none", log_every=1)
+    trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg, [LambdaCallback(1, poison)])
+    with pytest.raises(DivergenceError, match="step [34]"):
+        trainer.fit()
+
+
+class BatchNormD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)
+
+
+def count_sn_calls(D):
+    counts = {"n": 0}
+    for m in D.modules():
+        if isinstance(m, SpectralNorm):
+            m.register_forward_hook(lambda *_: counts.__setitem__("n", counts["n"] + 1))
+    return counts
+
+
+def test_joint_forward_runs_power_iteration_once_per_d_step_and_not_with_batchnorm():
+    G, D = tiny_models()
+    apply_spectral_norm(D)
+    counts = count_sn_calls(D)
+    trainer = train(G, D, make_sampler("ring"), config(steps=1, n_dis=3))
+    assert trainer.joint_d_forward
+    # 3 layers x (3 D updates with one joint forward + 1 generator update).
+    assert counts["n"] == 3 * (3 + 1)
+    G, D = tiny_models()
+    apply_spectral_norm(D)
+    counts = count_sn_calls(D)
+    train(G, D, make_sampler("ring"), config(steps=1, n_dis=3, joint_d_forward=False))
+    assert counts["n"] == 3 * (3 * 2 + 1)
+    trainer = Trainer(tiny_models()[0], BatchNormD(), make_sampler("ring"),
+                      config(regularizer="none"))
+    assert not trainer.joint_d_forward
+
+
+def test_joint_and_separate_forward_give_the_same_losses_and_gradients():
+    grads = []
+    for joint in (True, False):
+        trainer = Trainer(*tiny_models(), make_sampler("ring"),
+                          config(regularizer="none", joint_d_forward=joint, n_dis=1))
+        trainer.opt_d.step = lambda: None  # keep the gradients, skip the update
+        loss = trainer._d_step()
+        grads.append((loss, [p.grad.clone() for p in trainer.D.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_generator_step_leaves_d_untouched_and_restores_requires_grad():
+    G, D = tiny_models()
+    trainer = Trainer(G, D, make_sampler("ring"), config(regularizer="none"))
+    before = [p.clone() for p in trainer.D.parameters()]
+    trainer._g_step()
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.D.parameters(), strict=True))
+    assert all(p.grad is None and p.requires_grad for p in trainer.D.parameters())
+    assert any(p.grad is not None for p in trainer.G.parameters())
+
+
+def test_callbacks_observe_without_changing_the_run():
+    reference = train(*tiny_models(), make_sampler("grid"), config())
+    snaps = SampleSnapshot(every=4, n=10)
+    metric = MetricEval(every=6, fn=lambda t: {"mean_x": t.sample(50, seed=1)[:, 0].mean()})
+    observed = train(*tiny_models(), make_sampler("grid"), config(),
+                     callbacks=[SigmaLogger(every=5), snaps, metric])
+    assert_bit_identical(full_state(reference), full_state(observed))
+    assert [s for s, _ in snaps.snapshots] == [0, 4, 8, 12]
+    assert snaps.snapshots[-1][1].shape == (10, 2)
+    assert [row["step"] for row in observed.history["metrics"]] == [6, 12]
+    sigma = observed.history["sigma"]
+    assert sigma["step"] == [0, 5, 10]
+    assert set(sigma["layers"]) == {"net.0", "net.2", "net.4"}
+    assert all(0.05 < s < 20 for values in sigma["layers"].values() for s in values)
+    assert reference.history["loss_d"] == observed.history["loss_d"]
+
+
+def test_losses_are_logged_every_step_and_sample_is_private():
+    trainer = train(*tiny_models(), make_sampler("ring"), config(log_every=5))
+    assert len(trainer.history["loss_d"]) == len(trainer.history["loss_g"]) == 12
+    state = trainer.z_generator.get_state()
+    a, b = trainer.sample(20, seed=7), trainer.sample(20, seed=7)
+    assert torch.equal(a, b) and a.shape == (20, 2)
+    assert torch.equal(state, trainer.z_generator.get_state())
