@@ -46,6 +46,40 @@ DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
+def _as_matrix(weight: torch.Tensor, dim: int) -> torch.Tensor:
+    return (weight.movedim(dim, 0) if dim != 0 else weight).flatten(1)
+
+
+class DivideBySigma(torch.autograd.Function):
+    """``W -> W / sigma`` with ``sigma = u^T W v``, u and v constants, and a hand-written backward.
+
+    The backward is equation (12) of the paper: with ``G = dL/dW_SN``,
+    ``dL/dW = (G - <G, W_SN> u v^T) / sigma``: the plain gradient minus an adaptive multiple
+    of the first singular direction ``u v^T``. Autograd would get the same result through
+    ``div``, ``vdot`` and ``mv``, with several weight-sized temporaries; this uses one.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int):
+        sigma = torch.vdot(u, torch.mv(_as_matrix(weight, dim), v))
+        out = weight / sigma
+        ctx.save_for_backward(out, u, v, sigma)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out, u, v, sigma = ctx.saved_tensors
+        lam = torch.vdot(grad.reshape(-1), out.reshape(-1))  # <G, W_SN>
+        dim = ctx.dim
+        g = grad.movedim(dim, 0) if dim != 0 else grad
+        moved_shape = g.shape
+        # One weight-sized result: G - (lam * u) v^T, then divided by sigma in place.
+        g = g.reshape(moved_shape[0], -1).addr(u * lam, v, alpha=-1).div_(sigma)
+        g = g.reshape(moved_shape)
+        return (g.movedim(0, dim) if dim != 0 else g), None, None, None
+
+
 class SpectralNorm(nn.Module):
     """The parametrization ``W -> W / sigma(W)`` with a persistent power-iteration state.
 
@@ -107,7 +141,8 @@ class SpectralNorm(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.training:
             self.power_iteration(self.reshape_weight(weight), self.n_power_iterations)
-        return weight / self.sigma(weight)
+        # Clones for the same reason as in sigma(); the backward is the paper's formula.
+        return DivideBySigma.apply(weight, self._u.clone(), self._v.clone(), self.dim)
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         # Assigning module.weight = X stores X as the raw weight (like PyTorch's version).

@@ -318,3 +318,23 @@ def test_sigma_report_lists_unnormalized_layers():
     assert "-" in repr(report)  # no running estimate without SN
     w = report.rows[0]
     assert w.normalized == w.exact_raw
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_hand_written_backward_passes_gradcheck(dim):
+    torch.manual_seed(0)
+    weight = torch.randn(3, 4, 2, 2, dtype=torch.double, requires_grad=True)
+    mat = weight.detach().movedim(dim, 0).flatten(1)
+    u = torch.nn.functional.normalize(torch.randn(mat.shape[0], dtype=torch.double), dim=0)
+    v = torch.nn.functional.normalize(torch.randn(mat.shape[1], dtype=torch.double), dim=0)
+    assert torch.autograd.gradcheck(lambda w: sn.DivideBySigma.apply(w, u, v, dim), (weight,))
+
+
+def test_spectral_norm_with_gradient_penalty_double_backward():
+    from sngan_edu.lipschitz import gradient_penalty
+
+    model = sn.apply_spectral_norm(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)))
+    gp = gradient_penalty(model, torch.randn(4, 3), torch.randn(4, 3))
+    gp.backward()
+    raw = model[0].parametrizations.weight.original
+    assert raw.grad is not None and torch.isfinite(raw.grad).all()
