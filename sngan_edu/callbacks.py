@@ -54,26 +54,27 @@ class LambdaCallback(Callback):
 
 
 class SigmaLogger(Callback):
-    """Record the discriminator's per-layer sigma estimates every ``every`` steps.
+    """Record the discriminator's per-layer sigmas every ``every`` steps (and at step 0).
 
-    Values come from ``sngan_edu.sn.layer_sigmas(D)``: the running power-iteration estimates
-    ``u^T W v`` of each raw weight W, i.e. the sigma SN divides by (no extra SVD). They go to
-    ``trainer.history["sigma"] = {"step": [...], "layers": {name: [...]}}``, saved in checkpoints.
+    Uses :func:`sngan_edu.sn.record_sigma_history`, so ``trainer.history["sigma"]`` has the
+    format :func:`sngan_edu.plots.sigma.draw_sigma_history` draws:
+    ``{layer_name: [(step, estimate, exact_raw, normalized), ...]}``. ``estimate`` is the
+    running power-iteration value u^T W v that SN divides by (no extra iteration, no buffer
+    change). ``exact=True`` adds the SVD sigma of the raw weight and of the normalized weight
+    (cheap for small models); otherwise those two fields are NaN. Saved in checkpoints.
     """
 
-    def __init__(self, every: int = 50):
+    def __init__(self, every: int = 50, exact: bool = False):
         self.every = _check_every(every)
+        self.exact = exact
 
     def _log(self, trainer: Trainer) -> None:
-        from sngan_edu.sn import layer_sigmas
+        from sngan_edu.sn import record_sigma_history
 
-        record = trainer.history["sigma"]
-        if record["step"] and record["step"][-1] == trainer.step:
+        history = trainer.history["sigma"]
+        if any(records and records[-1][0] == trainer.step for records in history.values()):
             return
-        sigmas = layer_sigmas(trainer.D)
-        record["step"].append(trainer.step)
-        for name, value in sigmas.items():
-            record["layers"].setdefault(name, []).append(float(value))
+        record_sigma_history(history, trainer.D, trainer.step, exact=self.exact)
 
     def on_train_begin(self, trainer: Trainer) -> None:
         if trainer.step == 0:  # the starting point of the curves (a resumed run already has it)

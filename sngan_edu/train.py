@@ -287,7 +287,7 @@ class Trainer:
         self.history: dict[str, Any] = {
             "loss_d": [],  # loss_d[i]: last D loss of generator step i + 1
             "loss_g": [],
-            "sigma": {"step": [], "layers": {}},
+            "sigma": {},  # {layer: [(step, estimate, exact_raw, normalized)]}, see SigmaLogger
             "metrics": [],
         }
         self._pending: list[tuple[Tensor, Tensor]] = []
