@@ -12,16 +12,31 @@ iteration through the convolution and its adjoint, :func:`conv_operator_norm_fft
 method of Sedghi, Gupta & Long (ICLR 2019) for circular padding, and :func:`conv_to_dense`
 builds the dense matrix so small cases can be checked against an SVD.
 
-How the two conv numbers relate (checked numerically in ``tests/test_conv_operator_norm.py``),
-with ``s = sigma(reshape_weight_to_matrix(weight))`` and ``A`` the convolution operator:
+How the two conv numbers relate (derived below, checked numerically in
+``tests/test_conv_operator_norm.py``). Let ``s0 = sigma(reshape_weight_to_matrix(weight))`` and
+A the convolution x -> conv2d(x, weight) with kernel kh x kw and stride (sh, sw):
 
-* upper bound, any input size and padding: ``||A|| <= sqrt(ceil(kh/sh) * ceil(kw/sw)) * s``
-  (each input pixel enters at most that many receptive fields), so ``sqrt(kh*kw) * s`` for
-  stride 1; the bound is attained (e.g. a kernel whose kh*kw taps are equal, circular padding);
-* lower bound ``s <= ||A||`` *if* at least one output pixel sees a whole kh x kw window of real
-  input (always true for circular padding with H >= kh, W >= kw). With zero padding on an input
-  smaller than the kernel the true norm can be *below* ``s``, e.g. a 1x1 input only meets the
-  centre tap.
+* upper bound ``||A|| <= sqrt(ceil(kh/sh) * ceil(kw/sw)) * s0``: ||A x||^2 is a sum over output
+  pixels of ||W_mat patch||^2 <= s0^2 ||patch||^2, and each input pixel lies in at most
+  ceil(kh/sh) * ceil(kw/sw) patches. Holds for zero padding of any size, and for circular padding
+  with stride 1 and 2p <= k - 1; larger circular padding (or stride > 1 with wrap-around) reads a
+  pixel in more windows and can break it. For stride 1 that is ``sqrt(kh*kw) * s0``, attained by
+  a kernel whose kh*kw taps are all equal (circular padding);
+* lower bound ``s0 <= ||A||`` *if* one output pixel sees a whole kh x kw window of real input
+  (put x = the top right singular vector there). Always true for circular padding with
+  H >= kh, W >= kw. With zero padding and no full window the true norm can be *below* s0: a
+  1x1 input with padding 1 only meets the centre tap.
+
+So "between 1 and sqrt(kh*kw) times the reshaped sigma" is right for stride 1 with a full
+window, and the factor is at most sqrt(ceil(kh/sh) * ceil(kw/sw)) for strided convs (2 for the
+paper's 4x4 stride-2 layers).
+
+ConvTranspose2d weights (in, out, kh, kw): the map is the adjoint of conv2d with the same weight,
+so its norm obeys the bounds above with ``s0 = sigma(reshape(weight, dim=0))``. SN uses
+``s1 = sigma(reshape(weight, dim=1))`` instead; for it only ``||T|| <= sqrt(kh*kw) * s1`` holds
+for every stride (each output pixel uses a subset of the taps, each input pixel reaches at most
+kh*kw outputs), and ``s1 <= ||T||`` only for stride 1. With stride >= kernel size the transposed
+conv is block diagonal and ``||T|| = s0``, which can lie on either side of ``s1``.
 """
 
 from __future__ import annotations
@@ -68,7 +83,7 @@ class PowerIterationResult(NamedTuple):
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _check_matrix(W: Tensor, name: str = "W") -> None:
+def _check_matrix(W: Tensor, name: str = "W", check_finite: bool = True) -> None:
     """Raise ValueError unless W is a finite, non-empty, real floating-point 2-D tensor."""
     if not isinstance(W, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor; got {type(W).__name__}")
@@ -82,7 +97,7 @@ def _check_matrix(W: Tensor, name: str = "W") -> None:
         raise ValueError(f"{name} must have at least one row and one column; got {tuple(W.shape)}")
     if not W.is_floating_point():
         raise ValueError(f"{name} must have a real floating-point dtype; got {W.dtype}")
-    if not bool(torch.isfinite(W).all()):
+    if check_finite and not bool(torch.isfinite(W).all()):
         raise ValueError(f"{name} contains NaN or Inf entries; sigma is undefined")
 
 
@@ -136,9 +151,10 @@ def power_iteration(
     the zero matrix, and keeping ``u`` lets a warm start continue once W becomes nonzero.
     If ``W^T u`` or ``W v`` falls below ``eps`` for a nonzero W (u orthogonal to W's column
     space, or W tiny compared to ``eps``), a ValueError is raised instead of returning a
-    silently wrong estimate.
+    silently wrong estimate. NaN/Inf in W also raise ValueError: they always make ``W^T u``
+    non-finite, which is checked on that vector (O(n)) instead of scanning all of W each call.
     """
-    _check_matrix(W)
+    _check_matrix(W, check_finite=False)
     if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
         raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
     if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
@@ -159,28 +175,31 @@ def power_iteration(
     history: list[Tensor] = []
     with torch.no_grad():
         Wd = W.detach()
-        u = F.normalize(u, dim=0, eps=eps)
-        if not bool(Wd.abs().max() > 0):
-            v = torch.full((n,), 1.0 / math.sqrt(n), dtype=W.dtype, device=W.device)
-            zero = torch.zeros((), dtype=W.dtype, device=W.device)
-            history = [zero] * n_iters
-        else:
-            for _ in range(n_iters):
-                wtu = torch.mv(Wd.t(), u)
-                if not bool(torch.linalg.vector_norm(wtu) >= eps):
-                    raise ValueError(
-                        f"||W^T u|| fell below eps={eps:g}: u is orthogonal to the column space "
-                        "of W, or W is tiny compared to eps. Pass u=None (random start), "
-                        "rescale W, or lower eps."
-                    )
-                v = F.normalize(wtu, dim=0, eps=eps)
-                wv = torch.mv(Wd, v)
-                # ||W v|| >= |u^T W v| = ||W^T u|| > 0 in exact arithmetic; guard rounding anyway.
-                if not bool(torch.linalg.vector_norm(wv) >= eps):
-                    raise ValueError(f"||W v|| fell below eps={eps:g}; rescale W or lower eps")
-                u = F.normalize(wv, dim=0, eps=eps)
-                if return_history:
-                    history.append(torch.dot(u, torch.mv(Wd, v)))
+        u = u / torch.linalg.vector_norm(u)
+        for k in range(n_iters):
+            wtu = torch.mv(Wd.t(), u)
+            norm = torch.linalg.vector_norm(wtu)
+            if not bool((norm >= eps) & torch.isfinite(norm)):  # one sync; NaN fails both
+                if not bool(torch.isfinite(wtu).all()):
+                    raise ValueError("W contains NaN or Inf entries (or W^T u overflowed)")
+                if k == 0 and not bool(Wd.abs().max() > 0):  # the zero matrix: defined result
+                    v = torch.full((n,), 1.0 / math.sqrt(n), dtype=W.dtype, device=W.device)
+                    history = [torch.zeros((), dtype=W.dtype, device=W.device)] * n_iters
+                    break
+                raise ValueError(
+                    f"||W^T u|| fell below eps={eps:g}: u is orthogonal to the column space "
+                    "of W, or W is tiny compared to eps. Pass u=None (random start), "
+                    "rescale W, or lower eps."
+                )
+            v = F.normalize(wtu, dim=0, eps=eps)
+            wv = torch.mv(Wd, v)
+            wv_norm = torch.linalg.vector_norm(wv)
+            # ||W v|| >= |u^T W v| = ||W^T u|| >= eps in exact arithmetic; guard rounding anyway.
+            if not bool(wv_norm >= eps):
+                raise ValueError(f"||W v|| fell below eps={eps:g}; rescale W or lower eps")
+            u = F.normalize(wv, dim=0, eps=eps)
+            if return_history:
+                history.append(wv_norm)  # = u^T W v for the new u, without another mat-vec
     u = u.clone()
     v = v.clone()
     sigma = torch.dot(u, torch.mv(W, v))  # outside no_grad: gradient u v^T flows into W
@@ -420,18 +439,26 @@ def conv_operator_norm_fft(weight: Tensor, input_size: int | Sequence[int]) -> T
 def reshaped_norm_bounds(
     weight: Tensor, stride: int | Sequence[int] = 1, transposed: bool = False
 ) -> tuple[float, float]:
-    """(lower, upper) bounds on the conv operator norm from the reshaped-kernel sigma ``s``.
+    """(lower, upper) bounds on a conv layer's operator norm from reshaped-kernel sigmas.
 
-    ``(s, sqrt(ceil(kh/sh) * ceil(kw/sw)) * s)``; the lower bound needs one output pixel whose
-    window lies entirely in the real input (see the module docstring). ``s`` uses dim=1 for
-    transposed kernels, as SN does.
+    Conv2d: ``(s0, sqrt(ceil(kh/sh) * ceil(kw/sw)) * s0)`` with s0 the sigma SN uses (dim=0).
+    ConvTranspose2d (``transposed=True``): with s0, s1 the sigmas of the dim-0 and dim-1 (SN's)
+    reshapes, lower ``max(s0, s1)`` for stride 1 and ``s0`` otherwise, upper
+    ``min(sqrt(kh*kw) * s1, sqrt(ceil(kh/sh) * ceil(kw/sw)) * s0)``.
+    The lower bound needs one output pixel whose window lies inside the real input, and
+    circular padding needs 2p <= k - 1 (see the module docstring for both).
     """
     if not isinstance(weight, Tensor) or weight.ndim != 4:
         raise ValueError("weight must be a 4-D conv kernel")
     sh, sw = _pair(stride, "stride", 1)
     kh, kw = weight.shape[-2:]
-    s = float(spectral_norm_exact(reshape_weight_to_matrix(weight, dim=1 if transposed else 0)))
-    return s, math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw)) * s
+    factor = math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw))
+    s0 = float(spectral_norm_exact(reshape_weight_to_matrix(weight, dim=0)))
+    if not transposed:
+        return s0, factor * s0
+    s1 = float(spectral_norm_exact(reshape_weight_to_matrix(weight, dim=1)))
+    lower = max(s0, s1) if (sh, sw) == (1, 1) else s0
+    return lower, min(math.sqrt(kh * kw) * s1, factor * s0)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -482,13 +509,15 @@ def track_sigma_under_drift(
     persistent: bool = True,
     record_every: int = 1,
     generator: torch.Generator | None = None,
+    record_at: Sequence[int] | None = None,
 ) -> DriftTracking:
     """Simulate training: W changes a little each step; estimate sigma by power iteration.
 
     Each step adds ``drift * ||W||_F * G / ||G||_F`` (G Gaussian) to W, then runs ``n_iters``
     power iterations starting from the previous step's u (``persistent=True``, as SN does) or
     from a fresh random u (``persistent=False``, the circulating mistake). Both start from a
-    random u at step 1. The exact sigma (SVD) is computed only at recorded steps.
+    random u at step 1. The exact sigma (SVD) is computed only at recorded steps: every
+    ``record_every`` steps and the last one, or exactly the steps in ``record_at`` if given.
     """
     _check_matrix(W0, "W0")
     for name, value in (("n_steps", n_steps), ("record_every", record_every)):
@@ -496,6 +525,13 @@ def track_sigma_under_drift(
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     if not (isinstance(drift, (int, float)) and drift >= 0 and math.isfinite(drift)):
         raise ValueError(f"drift must be a finite number >= 0; got {drift!r}")
+    if record_at is not None:
+        record_at = sorted({int(step) for step in record_at})
+        if not record_at or record_at[0] < 1 or record_at[-1] > n_steps:
+            raise ValueError(
+                f"record_at must hold steps in [1, n_steps={n_steps}]; got {record_at}"
+            )
+    wanted = set(record_at) if record_at is not None else None
     W = W0.detach().clone()
     u = None
     steps, true, est = [], [], []
@@ -506,7 +542,11 @@ def track_sigma_under_drift(
             W, u=u if persistent else None, n_iters=n_iters, generator=generator
         )
         u = result.u
-        if step % record_every == 0 or step == n_steps:
+        if (
+            (step in wanted)
+            if wanted is not None
+            else (step % record_every == 0 or step == n_steps)
+        ):
             steps.append(step)
             true.append(spectral_norm_exact(W))
             est.append(result.sigma.detach())
@@ -519,6 +559,7 @@ def time_sigma_methods(
     repeats: int = 7,
     dtype: torch.dtype = torch.float32,
     generator: torch.Generator | None = None,
+    methods: Sequence[str] = ("svdvals", "svd", "power_step", "power_iteration"),
 ) -> list[dict[str, float]]:
     """Median seconds of the exact sigma (SVD) and of one power iteration, per matrix shape.
 
@@ -527,21 +568,27 @@ def time_sigma_methods(
     of them alike. Methods: ``svdvals`` (torch.linalg.svdvals, what an exact sigma needs),
     ``svd`` (full torch.linalg.svd), ``power_step`` (one bare iteration: two mat-vecs and two
     normalizations, what SN adds per training step) and ``power_iteration`` (this module's
-    function, including its input checks). Returns one dict per shape with the medians and
-    ``ratio = svdvals / power_step``.
+    function, including its input checks); ``methods`` picks a subset. Returns one dict per
+    shape with the medians and, when both are timed, ``ratio = svdvals / power_step``.
     """
+    import statistics
+
     from torch.utils.benchmark import Timer
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
     shapes = [_pair(tuple(s), "shapes", 1) for s in shapes]
     threads = torch.get_num_threads()
-    stmts = {
+    all_stmts = {
         "svdvals": "torch.linalg.svdvals(W)",
         "svd": "torch.linalg.svd(W, full_matrices=False)",
         "power_step": "v = F.normalize(W.t() @ u, dim=0); F.normalize(W @ v, dim=0)",
         "power_iteration": "power_iteration(W, u)",
     }
+    unknown = [name for name in methods if name not in all_stmts]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {tuple(all_stmts)}; got {methods}")
+    stmts = {name: all_stmts[name] for name in methods}
     timers: list[list[tuple[str, Timer, int]]] = []
     for m, n in shapes:
         W = torch.randn(m, n, generator=generator, dtype=dtype)
@@ -555,7 +602,8 @@ def time_sigma_methods(
         row = []
         for name, stmt in stmts.items():
             timer = Timer(stmt, globals=env, num_threads=threads)
-            once = timer.timeit(1).median  # warm-up, and pick calls per sample (~20 ms)
+            timer.timeit(1)  # warm-up (lazy initialisation, caches)
+            once = timer.timeit(1).median  # picks the calls per sample (~20 ms)
             row.append((name, timer, max(1, min(1000, int(0.02 / max(once, 1e-7))))))
         timers.append(row)
     samples: list[dict[str, list[float]]] = [{name: [] for name in stmts} for _ in shapes]
@@ -565,6 +613,9 @@ def time_sigma_methods(
                 samples[i][name].append(timer.timeit(number).median)
     out = []
     for (m, n), sample in zip(shapes, samples, strict=True):
-        med = {name: float(torch.tensor(values).median()) for name, values in sample.items()}
-        out.append({"m": m, "n": n, **med, "ratio": med["svdvals"] / med["power_step"]})
+        row_out: dict[str, float] = {"m": m, "n": n}
+        row_out.update({name: statistics.median(values) for name, values in sample.items()})
+        if "svdvals" in row_out and "power_step" in row_out:
+            row_out["ratio"] = row_out["svdvals"] / row_out["power_step"]
+        out.append(row_out)
     return out
