@@ -1,0 +1,222 @@
+"""Scores for generated images.
+
+Digits and MNIST-like data are scored with the project's own small classifier
+(:mod:`sngan_edu.evaluator`):
+
+- class coverage: how many of the 10 classes the generator produces (a class counts when at
+  least ``min_share`` of the samples, 1% by default, are classified as it) - the image analogue
+  of the modes captured on the toy mixtures;
+- class KL: KL(p_class || uniform) of the predicted class histogram (0 is perfectly balanced,
+  log 10 = 2.30 is a single class);
+- mean confidence: the average top softmax probability (recognisable digits score high);
+- Frechet distance (FD) between Gaussians fitted to the classifier's 128-d features of generated
+  and real images (the FID recipe with a small domain classifier instead of Inception).
+
+CIFAR-10 / STL-10 get Inception Score and FID from torch-fidelity when the Inception weights
+are on disk; otherwise :func:`fidelity_metrics` raises :class:`InceptionWeightsMissing` with a
+message saying where to put the file. It never skips silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sngan_edu.evaluator import Classifier
+
+NUM_CLASSES = 10
+
+
+@torch.no_grad()
+def classifier_outputs(
+    classifier: Classifier, images: torch.Tensor, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax probabilities (N, K) and features (N, 128) of images in [-1, 1]."""
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    probs, feats = [], []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start : start + batch_size].to(device, torch.float32)
+        f = classifier.features(x)
+        probs.append(torch.softmax(classifier.head(f), 1).cpu())
+        feats.append(f.cpu())
+    return torch.cat(probs), torch.cat(feats)
+
+
+def class_histogram(probs: torch.Tensor) -> np.ndarray:
+    """Fraction of samples assigned to each class (argmax)."""
+    k = probs.shape[1]
+    counts = torch.bincount(probs.argmax(1), minlength=k).double()
+    return (counts / counts.sum()).numpy()
+
+
+def class_coverage(probs: torch.Tensor, min_share: float = 0.01) -> int:
+    """Number of classes receiving at least ``min_share`` of the samples."""
+    return int((class_histogram(probs) >= min_share).sum())
+
+
+def kl_to_uniform(probs: torch.Tensor) -> float:
+    """KL(p || uniform) of the predicted-class histogram, in nats."""
+    p = class_histogram(probs)
+    k = len(p)
+    nz = p > 0
+    return float((p[nz] * np.log(p[nz] * k)).sum())
+
+
+def mean_confidence(probs: torch.Tensor) -> float:
+    """Average top-class probability."""
+    return float(probs.max(1).values.mean())
+
+
+def gaussian_stats(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of features, in float64."""
+    f = features.double().numpy()
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (eigenvalues clipped at 0)."""
+    vals, vecs = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^(1/2)), the FID formula.
+
+    Tr((S1 S2)^(1/2)) = Tr((S1^(1/2) S2 S1^(1/2))^(1/2)), a symmetric PSD matrix, so it is
+    computed from eigenvalues: stable even when a covariance is singular (e.g. dead features).
+    """
+    diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)
+    root1 = _sqrt_psd(np.asarray(sigma1, dtype=np.float64))
+    middle = root1 @ np.asarray(sigma2, dtype=np.float64) @ root1
+    eig = np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.sqrt(eig).sum())
+
+
+def classifier_metrics(
+    classifier: Classifier,
+    fake: torch.Tensor,
+    real: torch.Tensor | None = None,
+    min_share: float = 0.01,
+) -> dict[str, float]:
+    """All classifier-based scores of ``fake`` images (and FD against ``real`` if given).
+
+    Returns {"classes": int, "class_kl": float, "confidence": float, "fd": float (if real)}.
+    """
+    probs, feats = classifier_outputs(classifier, fake)
+    out = {
+        "classes": class_coverage(probs, min_share),
+        "class_kl": kl_to_uniform(probs),
+        "confidence": mean_confidence(probs),
+    }
+    if real is not None:
+        _, real_feats = classifier_outputs(classifier, real)
+        out["fd"] = frechet_distance(*gaussian_stats(feats), *gaussian_stats(real_feats))
+    return out
+
+
+@torch.no_grad()
+def generate(
+    generator: torch.nn.Module, n: int, z_dim: int, seed: int = 0, batch_size: int = 500,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    """``n`` samples from a generator in eval mode from fixed-seed noise, on the CPU."""
+    device = device or next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    z_all = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    out = []
+    for start in range(0, n, batch_size):  # the same z whatever the batch size
+        out.append(generator(z_all[start : start + batch_size].to(device)).float().cpu())
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+# ---- Inception Score / FID for natural images (CIFAR-10, STL-10) -------------------------
+
+class InceptionWeightsMissing(RuntimeError):
+    """torch-fidelity's Inception weights are not available locally (and we are offline)."""
+
+
+def inception_weights_path() -> Path:
+    """Where torch-fidelity looks for its Inception (pt_inception-2015-12-05) weights."""
+    from torch.hub import get_dir
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+    url = getattr(fe, "URL_INCEPTION_V3", "")
+    name = url.rsplit("/", 1)[-1] or "weights-inception-2015-12-05-6726825d.pth"
+    return Path(get_dir()) / "checkpoints" / name
+
+
+def check_inception_weights() -> Path:
+    """Return the weights path, or raise InceptionWeightsMissing saying where to put them."""
+    path = inception_weights_path()
+    if not path.is_file():
+        from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+        url = getattr(fe, "URL_INCEPTION_V3", "(see torch_fidelity.feature_extractor_inceptionv3)")
+        raise InceptionWeightsMissing(
+            "Inception Score / FID need torch-fidelity's Inception weights, which are not on this "
+            f"machine. Download {url} and save it as {path} (or run once with internet). "
+            "The classifier-based scores above do not need them."
+        )
+    return path
+
+
+class _GeneratorInput(torch.nn.Module):
+    """Adapter: torch-fidelity's generative-model input (z -> uint8 images)."""
+
+    def __init__(self, generator: torch.nn.Module, z_dim: int):
+        super().__init__()
+        self.generator, self.z_size = generator, z_dim
+
+    @property
+    def z_type(self) -> str:
+        return "normal"
+
+    @property
+    def num_classes(self) -> int:
+        return 0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.generator(z)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def fidelity_metrics(
+    generator: torch.nn.Module, z_dim: int, reference: str = "cifar10-train",
+    n_samples: int = 50000, device: str | torch.device = "cpu",
+    calculate: Callable | None = None,
+) -> dict[str, float]:
+    """Inception Score and FID via torch-fidelity against a registered reference dataset.
+
+    Raises InceptionWeightsMissing (with a clear message) when the weights are not local.
+    ``reference`` is a torch-fidelity input such as "cifar10-train" or "stl10-train", or a
+    folder of images.
+    """
+    check_inception_weights()
+    import torch_fidelity
+    from torch_fidelity import GenerativeModelModuleWrapper
+
+    generator.eval()
+    wrapped = GenerativeModelModuleWrapper(_GeneratorInput(generator, z_dim), z_dim, "normal", 0)
+    calculate = calculate or torch_fidelity.calculate_metrics
+    result = calculate(
+        input1=wrapped, input1_model_num_samples=n_samples, input2=reference,
+        isc=True, fid=True, cuda=str(device).startswith("cuda"), verbose=False,
+    )
+    return {"inception_score": float(result["inception_score_mean"]),
+            "inception_score_std": float(result["inception_score_std"]),
+            "fid": float(result["frechet_inception_distance"])}
+
+
+def rounded(metrics: dict[str, float], digits: int = 3) -> dict[str, float]:
+    """Round floats for stable printing (ints and non-finite values pass through)."""
+    return {k: (round(v, digits) if isinstance(v, float) and math.isfinite(v) else v)
+            for k, v in metrics.items()}

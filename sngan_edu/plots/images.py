@@ -1,0 +1,116 @@
+"""Sample grids and training-progress figures for image GANs (plain functions tests can call).
+
+Images are tensors (N, C, H, W) in [-1, 1], as the generators produce them. Grids are made by
+torchvision's ``make_grid`` and written by ``save_image``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid, save_image
+
+VALUE_RANGE = (-1.0, 1.0)
+
+
+def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> torch.Tensor:
+    """A (H, W, 3) float grid in [0, 1] for imshow, from images in [-1, 1]."""
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, normalize=True,
+                     value_range=VALUE_RANGE, pad_value=1.0)
+    return grid.permute(1, 2, 0).clamp(0, 1)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Write a PNG grid of images in [-1, 1] (torchvision ``save_image``); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.detach().float().cpu(), path, nrow=nrow, padding=1, normalize=True,
+               value_range=VALUE_RANGE, pad_value=1.0)
+    return path
+
+
+def show_grid(ax: Axes, images: torch.Tensor, nrow: int = 8, title: str | None = None) -> None:
+    """Draw a grid of images on ``ax`` (nearest-neighbour, no axes)."""
+    ax.imshow(grid_image(images, nrow).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def draw_real_and_fake(
+    fig: Figure, real: torch.Tensor, fake: torch.Tensor, nrow: int = 8,
+    titles: tuple[str, str] = ("real", "generated"),
+) -> None:
+    """Two grids side by side."""
+    ax_real, ax_fake = fig.subplots(1, 2)
+    show_grid(ax_real, real, nrow, titles[0])
+    show_grid(ax_fake, fake, nrow, titles[1])
+    fig.tight_layout()
+
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    """Trailing moving average (window shrinks at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def draw_progress(
+    fig: Figure,
+    step: int,
+    samples: torch.Tensor,
+    loss_d: Sequence[float],
+    loss_g: Sequence[float],
+    metrics: Sequence[Mapping[str, float]] = (),
+    nrow: int = 8,
+) -> None:
+    """Live training view: current samples, smoothed losses, and classifier scores so far.
+
+    ``metrics`` rows look like ``{"step": s, "classes": c, "confidence": p, ...}``.
+    """
+    ax_img, ax_loss, ax_metric = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1]})
+    show_grid(ax_img, samples, nrow, f"samples at step {step}")
+    if loss_d:
+        window = max(1, len(loss_d) // 50)
+        steps = range(1, len(loss_d) + 1)
+        ax_loss.plot(steps, _smooth(loss_d, window), lw=1, label="D loss")
+        ax_loss.plot(steps, _smooth(loss_g, window), lw=1, label="G loss")
+        ax_loss.legend(fontsize=7)
+    ax_loss.set_xlabel("generator step")
+    ax_loss.set_title("losses (smoothed)", fontsize=9)
+    rows = [r for r in metrics if "classes" in r]
+    if rows:
+        xs = [r["step"] for r in rows]
+        ax_metric.plot(xs, [r["classes"] / 10 for r in rows], "o-", ms=3, label="classes / 10")
+        ax_metric.plot(xs, [r["confidence"] for r in rows], "s-", ms=3, label="confidence")
+        ax_metric.set_ylim(0, 1.05)
+        ax_metric.legend(fontsize=7, loc="lower right")
+    ax_metric.set_xlabel("generator step")
+    ax_metric.set_title("classifier scores", fontsize=9)
+    fig.tight_layout()
+
+
+def draw_metric_history(
+    fig: Figure, runs: Mapping[str, Sequence[Mapping[str, float]]],
+    keys: Sequence[str] = ("classes", "confidence", "fd"),
+) -> None:
+    """One panel per metric, one line per run (e.g. {"SN": rows, "no SN": rows})."""
+    axes = fig.subplots(1, len(keys))
+    for ax, key in zip(axes, keys, strict=True):
+        for label, rows in runs.items():
+            rows = [r for r in rows if key in r]
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], "o-", ms=3, label=label)
+        ax.set_xlabel("generator step")
+        ax.set_title(key, fontsize=9)
+        if key == "fd":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
