@@ -396,14 +396,24 @@ def test_track_records_every_and_validates():
 
 
 def test_time_sigma_methods_shape_of_result():
-    rows = time_sigma_methods([(8, 8), (4, 16)], repeats=1, generator=gen(0))
+    rows = time_sigma_methods([(8, 8), (4, 16)], repeats=1, generator=gen(0), min_time=0.0)
     assert [(r["m"], r["n"]) for r in rows] == [(8, 8), (4, 16)]
+    keys = ("svdvals", "exact", "svd", "power_step", "power_iteration")
     for row in rows:
-        assert {"svdvals", "svd", "power_step", "power_iteration", "ratio"} <= set(row)
-        assert all(row[key] > 0 for key in ("svdvals", "svd", "power_step", "power_iteration"))
-        assert row["ratio"] == pytest.approx(row["svdvals"] / row["power_step"])
+        assert set(keys) | {"m", "n", "ratio"} == set(row)
+        assert all(row[key] > 0 for key in keys)
+        assert row["ratio"] == pytest.approx(row["exact"] / row["power_step"])
+    (only,) = time_sigma_methods([(3, 3)], repeats=1, methods=("svd",), min_time=0.0)
+    assert set(only) == {"m", "n", "svd"}
     with pytest.raises(ValueError, match="repeats"):
         time_sigma_methods([(2, 2)], repeats=0)
+    with pytest.raises(ValueError, match="methods"):
+        time_sigma_methods([(2, 2)], methods=("qr",))
+
+
+def test_exact_is_orientation_independent():
+    W = torch.randn(3, 50, generator=gen(3), dtype=torch.float64)
+    assert float(spectral_norm_exact(W)) == float(spectral_norm_exact(W.t()))
 
 
 # ---------------------------------------------------------------------- widget and figures
