@@ -52,3 +52,8 @@ constraints: $(STAMP)
 
 clean:
 	rm -rf runs student test-artifacts .pytest_cache
+
+# Robustness sweep (notebook 06's data): notebook 05 via papermill for settings A-F x {sn, none}.
+.PHONY: sweep
+sweep: $(STAMP)
+	$(BIN)/python -m sngan_edu.sweep

@@ -114,3 +114,53 @@ def draw_metric_history(
             ax.set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
+
+
+def draw_trainer_progress(fig: Figure, trainer, n: int = 64, seed: int = 1234) -> None:
+    """:func:`draw_progress` for a :class:`sngan_edu.train.Trainer` (a LivePlot draw function).
+
+    Samples come from ``trainer.sample(n, seed)``: a private fixed noise batch, so drawing does
+    not change the training run.
+    """
+    history = trainer.history
+    draw_progress(fig, trainer.step, trainer.sample(n, seed=seed), history["loss_d"],
+                  history["loss_g"], history.get("metrics", ()))
+
+
+def draw_sweep(
+    fig: Figure, rows: Sequence[Mapping], metrics: Sequence[str] = ("fd", "confidence"),
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """The paper's Figure 1 in miniature: one panel per metric, grouped bars per setting,
+    one bar per regularizer; runs that failed (diverged) are marked with a red x.
+
+    ``rows`` come from :func:`sngan_edu.sweep.sweep_table`.
+    """
+    labels = labels or {"sn": "SN", "none": "unnormalized", "gp": "WGAN-GP", "clip": "clipping"}
+    settings = sorted({r["setting"] for r in rows})
+    regs = list(dict.fromkeys(r["regularizer"] for r in rows))
+    width = 0.8 / max(len(regs), 1)
+    axes = fig.subplots(1, len(metrics))
+    axes = [axes] if len(metrics) == 1 else list(axes)
+    for ax, metric in zip(axes, metrics, strict=True):
+        for j, reg in enumerate(regs):
+            for i, setting in enumerate(settings):
+                row = next((r for r in rows if r["setting"] == setting
+                            and r["regularizer"] == reg), None)
+                x = i + (j - (len(regs) - 1) / 2) * width
+                if row is None:
+                    continue
+                if row.get(metric) is None:
+                    ax.plot(x, 0, "x", color="tab:red", ms=8, mew=2)
+                else:
+                    ax.bar(x, row[metric], width, color=f"C{j}",
+                           label=labels.get(reg, reg) if i == 0 else None)
+        ax.set_xticks(range(len(settings)), settings)
+        ax.set_xlabel("setting")
+        ax.set_title({"fd": "Fréchet distance (lower is better)",
+                      "confidence": "mean confidence (higher is better)",
+                      "classes": "classes covered (of 10)"}.get(metric, metric), fontsize=9)
+        if metric == "fd":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()

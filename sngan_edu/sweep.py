@@ -1,0 +1,172 @@
+"""The robustness sweep: notebook 05 run by papermill for settings A-F, with and without SN.
+
+    python -m sngan_edu.sweep                       # the committed CPU sweep on the digits
+    python -m sngan_edu.sweep --steps 100000 --results runs/cifar_sweep.json \\
+        -p dataset cifar10 -p image_size 32 -p width 1 -p device cuda   # the paper's, on a GPU
+
+Each run executes ``notebooks/05_sngan_training.ipynb`` with its own ``out_dir``
+(``<out>/<setting>_<regularizer>_seed<k>/``, holding the executed notebook, metrics.json, sample
+grids and the checkpoint). A run whose folder already holds a finished ``metrics.json`` with the
+same parameters is not repeated, so an interrupted sweep continues. A run that fails (e.g. the
+unnormalized GAN diverging to NaN at a high learning rate) is recorded as failed with its error,
+not dropped. The collected results go to one JSON file that notebook 06 plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import papermill
+
+from sngan_edu.presets import PRESET_NAMES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO_ROOT / "notebooks" / "05_sngan_training.ipynb"
+DEFAULT_RESULTS = REPO_ROOT / "data" / "sweep_results.json"
+SETTINGS = ("A", "B", "C", "D", "E", "F")
+REGULARIZERS = ("sn", "none")
+
+
+def run_name(setting: str, regularizer: str, seed: int) -> str:
+    """Folder name of one run."""
+    return f"{setting}_{regularizer}_seed{seed}"
+
+
+def _parse_value(text: str) -> Any:
+    """Papermill-style value from the command line: JSON if it parses (1, 0.5, null, true)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def run_one(
+    setting: str, regularizer: str, seed: int, steps: int, out_root: Path,
+    extra: dict[str, Any] | None = None, notebook: Path = NOTEBOOK, force: bool = False,
+) -> dict[str, Any]:
+    """Execute notebook 05 for one (setting, regularizer, seed); return its result record."""
+    folder = out_root / run_name(setting, regularizer, seed)
+    parameters = {
+        "setting": setting, "regularizer": regularizer, "seed": seed, "steps": steps,
+        "n_dis": None, "eval_every": steps, "out_dir": str(folder.resolve()), "resume": False,
+        **(extra or {}),
+    }
+    record: dict[str, Any] = {"setting": setting, "regularizer": regularizer, "seed": seed}
+    metrics_file = folder / "metrics.json"
+    if not force and metrics_file.is_file():
+        saved = json.loads(metrics_file.read_text())
+        same = all(saved["parameters"].get(k) == v for k, v in parameters.items())
+        if same and saved.get("step") == steps:
+            return {**record, **_summarise(saved), "status": "ok", "reused": True}
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(folder / notebook.name), parameters=parameters,
+            cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+        )
+    except papermill.PapermillExecutionError as err:
+        reason = f"{err.ename}: {err.evalue}".splitlines()[0][:300]
+        return {**record, "status": "failed", "error": reason,
+                "seconds": round(time.perf_counter() - start, 1)}
+    saved = json.loads(metrics_file.read_text())
+    return {**record, **_summarise(saved), "status": "ok",
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _summarise(saved: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run's metrics.json that the sweep table needs."""
+    final = {k: v for k, v in saved.get("final", {}).items() if k != "step"}
+    return {"step": saved.get("step"), "final": final, "optimizer": saved.get("optimizer"),
+            "train_seconds": saved.get("train_seconds")}
+
+
+def run_sweep(
+    settings=SETTINGS, regularizers=REGULARIZERS, seeds=(0,), steps: int = 800,
+    out_root: Path = REPO_ROOT / "runs" / "sweep", extra: dict[str, Any] | None = None,
+    results_path: Path | None = DEFAULT_RESULTS, notebook: Path = NOTEBOOK, force: bool = False,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Run every (setting, regularizer, seed), write the results JSON, and return it."""
+    for s in settings:
+        if s not in PRESET_NAMES:
+            raise ValueError(f"settings must be among {PRESET_NAMES}; got {s!r}")
+    for r in regularizers:
+        if r not in ("sn", "none", "gp", "clip"):
+            raise ValueError(f"regularizers must be among ('sn', 'none', 'gp', 'clip'); got {r!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    out_root = Path(out_root)
+    runs = []
+    for seed in seeds:
+        for setting in settings:
+            for reg in regularizers:
+                rec = run_one(setting, reg, seed, steps, out_root, extra, notebook, force)
+                runs.append(rec)
+                if verbose:
+                    scores = rec.get("final") or rec.get("error", "")
+                    print(f"{run_name(setting, reg, seed):18s} {rec['status']:6s} {scores}",
+                          flush=True)
+    results = {
+        "command": "python -m sngan_edu.sweep",
+        "notebook": notebook.name,
+        "steps": steps,
+        "parameters": extra or {},
+        "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        "runs": runs,
+    }
+    if results_path is not None:
+        results_path = Path(results_path)
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def load_results(path: str | Path = DEFAULT_RESULTS) -> dict[str, Any]:
+    """Read a results JSON written by :func:`run_sweep`."""
+    return json.loads(Path(path).read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--regularizers", nargs="+", default=list(REGULARIZERS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=800, help="generator updates per run")
+    parser.add_argument("--out", default=str(REPO_ROOT / "runs" / "sweep"))
+    parser.add_argument("--results", default=str(DEFAULT_RESULTS))
+    parser.add_argument("--force", action="store_true", help="re-run finished runs too")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="extra notebook parameter (repeatable)")
+    args = parser.parse_args(argv)
+    extra = {name: _parse_value(value) for name, value in args.parameter}
+    run_sweep(args.settings, args.regularizers, tuple(args.seeds), args.steps, Path(args.out),
+              extra, Path(args.results), force=args.force)
+
+
+if __name__ == "__main__":
+    main()
+
+
+def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")) -> list[dict]:
+    """One row per (setting, regularizer): the mean of each metric over seeds (None if a run
+    failed), the number of runs and of failures, and the setting's optimizer values."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in results["runs"]:
+        groups.setdefault((run["setting"], run["regularizer"]), []).append(run)
+    rows = []
+    for (setting, reg), runs in sorted(groups.items()):
+        ok = [r for r in runs if r["status"] == "ok"]
+        row: dict[str, Any] = {"setting": setting, "regularizer": reg, "runs": len(runs),
+                               "failed": len(runs) - len(ok)}
+        for m in metrics:
+            values = [r["final"][m] for r in ok if m in r.get("final", {})]
+            row[m] = sum(values) / len(values) if values else None
+        rows.append(row)
+    return rows
