@@ -1,0 +1,92 @@
+"""Notebook 05 run headless by papermill with tiny parameters: files, values, resume, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+import torch
+from PIL import Image
+
+from sngan_edu import checkpoint
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_sngan_training.ipynb"
+
+
+def _run(tmp_path: Path, name: str, **parameters):
+    out_nb = tmp_path / f"{name}.ipynb"
+    return papermill.execute_notebook(
+        str(NOTEBOOK), str(out_nb), parameters=parameters, cwd=str(NOTEBOOK.parent),
+        kernel_name="python3", progress_bar=False,
+    )
+
+
+def test_parameters_cell_is_tagged():
+    declared = papermill.inspect_notebook(str(NOTEBOOK))
+    expected = {"dataset", "data_root", "image_size", "width", "architecture", "loss",
+                "regularizer", "setting", "steps", "batch_size", "n_dis", "seed", "device",
+                "out_dir", "eval_every", "resume"}
+    assert expected <= set(declared)
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_files_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    _run(tmp_path, "first", steps=6, eval_every=3, out_dir=str(out))
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["step"] == 6 and record["parameters"]["steps"] == 6
+    assert [row["step"] for row in record["metrics"]] == [3, 6]
+    final = record["final"]
+    assert final["step"] == 6 and 1 <= final["classes"] <= 10
+    assert 0.0 <= final["confidence"] <= 1.0 and final["fd"] > 0
+    assert record["optimizer"] == {"lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.0, "beta2": 0.9,
+                                   "n_dis": 1}
+    for png in ["real.png", "samples_final.png", "samples/step_000003.png",
+                "samples/step_000006.png"]:
+        with Image.open(out / png) as img:  # a real 8x8 grid of 16x16 images, 1 px padding
+            assert img.size == (8 * 17 + 1, 8 * 17 + 1)
+    sigma = json.loads((out / "sigma_history.json").read_text())
+    assert len(sigma) == 8  # 7 convs + the dense layer of D are spectrally normalized
+    for records in sigma.values():
+        assert [r[0] for r in records] == list(range(7))
+        assert all(r[1] > 0 for r in records)
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert state["step"] == 6 and len(state["history"]["loss_d"]) == 6
+
+    # resume: continue the same run to 9 steps
+    _run(tmp_path, "resumed", steps=9, eval_every=3, out_dir=str(out), resume=True)
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["step"] == 9 and [row["step"] for row in record["metrics"]] == [3, 6, 9]
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert state["step"] == 9 and len(state["history"]["loss_d"]) == 9
+    # the resumed run equals an uninterrupted 9-step run
+    straight = tmp_path / "straight"
+    _run(tmp_path, "straight", steps=9, eval_every=3, out_dir=str(straight))
+    other = checkpoint.load(straight / "checkpoint.pt")
+    for key, value in state["G"].items():
+        assert torch.equal(value, other["G"][key]), key
+
+
+@pytest.mark.slow
+def test_resnet_without_sn(tmp_path):
+    out = tmp_path / "resnet"
+    _run(tmp_path, "resnet", steps=2, eval_every=2, out_dir=str(out), architecture="resnet",
+         regularizer="none", setting="C")
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["step"] == 2 and record["parameters"]["architecture"] == "resnet"
+    assert json.loads((out / "sigma_history.json").read_text()) == {}
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [({"loss": "hinj"}, "loss must be one of"), ({"setting": "Z"}, "setting must be one of"),
+     ({"regularizer": "bn"}, "regularizer must be one of"),
+     ({"image_size": 20}, "image_size must be a multiple of 8")],
+)
+def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        _run(tmp_path, "bad", out_dir=str(tmp_path / "bad"), **parameters)
+    assert info.value.ename == "ValueError" and message in info.value.evalue
+    assert "def check_choice" in info.value.source  # stopped in the checking cell
