@@ -1,6 +1,6 @@
 """Power iteration vs SVD for the spectral norm, at the paper's layer sizes.
 
-    .venv/bin/python benchmarks/power_iteration_vs_svd.py [--repeats 7] [--steps 1000]
+    .venv/bin/python benchmarks/power_iteration_vs_svd.py [--repeats 7] [--steps 1000] [--threads 1]
 
 Part 1 times, side by side in one run, an exact sigma (torch.linalg.svdvals on W and on W^T,
 a full torch.linalg.svd too) and one power iteration, for reshaped weight shapes of the paper's
@@ -45,9 +45,20 @@ def main(argv: list[str] | None = None) -> None:
         "--drift", type=float, default=1e-3, help="relative Frobenius change of W per step"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's choice, one per core). On a busy machine "
+        "use 1: competing thread pools make small ops many times slower and the timings noisy.",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.steps < 1 or args.drift < 0:
         parser.error("--repeats and --steps must be >= 1 and --drift >= 0")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "

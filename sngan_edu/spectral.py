@@ -373,9 +373,10 @@ def conv_operator_norm(
     transposed convolution with the right output padding). Returns a detached 0-dim tensor.
 
     The estimate ||A x|| / ||x|| is a lower bound that increases towards sigma. Convolutions
-    often have many singular values close to the top one, so the default 50 iterations is
-    typically within ~1e-3 relative; raise ``n_iters`` or set ``tol`` (stop when the relative
-    change of the estimate is below it) for more.
+    have many singular values close to the top one, so convergence is slow: for a random
+    64-channel 3x3 conv on 16x16 inputs (circular padding, checked against the FFT) the default
+    50 iterations were 0.8 % low, 200 iterations 0.2 %, 1000 iterations 4e-7. Raise ``n_iters``
+    or set ``tol`` (stop when the relative change of the estimate is below it) as needed.
     """
     spec = _conv_spec(
         weight, input_shape, stride, padding, padding_mode, transposed, output_padding

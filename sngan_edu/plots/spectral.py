@@ -103,7 +103,7 @@ def draw_convergence(fig: Figure, experiment) -> None:
         lw=1,
         label="theory, $\\sim(\\sigma_2/\\sigma_1)^{2k}$",
     )
-    right.set_ylim(bottom=1e-17, top=10)
+    right.set_ylim(bottom=1e-17, top=3)
     right.set_xlabel("iteration k")
     right.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
@@ -152,12 +152,19 @@ def plot_tracking(runs: Mapping[str, DriftTracking], ax: Axes | None = None) -> 
 
 
 def plot_timings(rows: Sequence[Mapping[str, float]], ax: Axes | None = None) -> Axes:
-    """Median seconds of an exact sigma (SVD) and of one power iteration vs matrix size."""
+    """Median seconds per call vs matrix size, one line per method timed by
+    :func:`sngan_edu.spectral.time_sigma_methods`."""
     ax = ax if ax is not None else plt.figure(figsize=(6.0, 3.4)).gca()
     sizes = [row["m"] * row["n"] for row in rows]
-    labels = {"svdvals": "exact sigma (svdvals)", "power_step": "one power iteration"}
+    labels = {
+        "svdvals": "svdvals(W)",
+        "exact": "exact sigma (spectral_norm_exact)",
+        "svd": "full SVD",
+        "power_step": "one power iteration",
+    }
     for key, label in labels.items():
-        ax.loglog(sizes, [row[key] for row in rows], "o-", label=label)
+        if key in rows[0]:
+            ax.loglog(sizes, [row[key] for row in rows], "o-", label=label)
     ax.set_xlabel("matrix entries m*n")
     ax.set_ylabel("median seconds")
     ax.legend(fontsize=8)
