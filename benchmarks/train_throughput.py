@@ -53,7 +53,7 @@ class PlainLoop:
             self.opt_g.zero_grad()
             loss_g.backward()
             self.opt_g.step()
-            float(loss_d), float(loss_g)  # a typical loop logs (and syncs) every step
+            loss_d.detach().item(), loss_g.detach().item()  # a typical loop logs every step
 
 
 def measure(width: float, image_size: int, block: int, rounds: int) -> tuple[float, float]:
