@@ -41,8 +41,8 @@ def test_tiny_run_writes_files_and_resumes(tmp_path):
     final = record["final"]
     assert final["step"] == 6 and 1 <= final["classes"] <= 10
     assert 0.0 <= final["confidence"] <= 1.0 and final["fd"] > 0
-    assert record["optimizer"] == {"lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.0, "beta2": 0.9,
-                                   "n_dis": 1}
+    assert record["optimizer"] == {"lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5, "beta2": 0.9,
+                                   "n_dis": 5}  # the default: the paper's setting D
     for png in ["real.png", "samples_final.png", "samples/step_000003.png",
                 "samples/step_000006.png"]:
         with Image.open(out / png) as img:  # a real 8x8 grid of 16x16 images, 1 px padding
