@@ -530,17 +530,21 @@ def check_sn_forward(sn_forward: Callable[..., Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _loss_cases() -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+def _loss_cases() -> list[tuple[torch.Tensor, torch.Tensor, str, str]]:
+    """(d_real, d_fake, what the D check says, what the G check says)."""
     g = torch.Generator().manual_seed(17)
     return [
         (torch.tensor([2.0, 0.5, -0.5]), torch.tensor([-2.0, 0.0, 1.5]),
-         "a batch of 3 with some margins met and some not"),
+         "a batch of 3 with some margins met and some not",
+         "a batch of 3 fake scores"),
         (torch.randn(16, generator=g) * 2, torch.randn(16, generator=g) * 2,
+         "a random batch of 16 (the loss is a mean, not a sum)",
          "a random batch of 16 (the loss is a mean, not a sum)"),
         (torch.full((4,), 3.0), torch.full((4,), -3.0),
-         "a perfect discriminator (all margins met): loss 0"),
+         "a perfect discriminator (all margins met): loss 0",
+         "scores far below -1 (no hinge: the loss is simply -mean)"),
         (torch.randn(8, 1, generator=g), torch.randn(8, 1, generator=g),
-         "D outputs of shape (batch, 1)"),
+         "D outputs of shape (batch, 1)", "D outputs of shape (batch, 1)"),
     ]
 
 
@@ -548,7 +552,7 @@ def _loss_cases() -> list[tuple[torch.Tensor, torch.Tensor, str]]:
 def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
     """Check ``hinge_d_loss(d_real, d_fake)`` = mean(relu(1 - d_real)) + mean(relu(1 + d_fake))."""
     c = _Checker("hinge_d_loss", hinge_d_loss)
-    for real, fake, description in _loss_cases():
+    for real, fake, description, _ in _loss_cases():
         c.start(description)
         r = real.clone().requires_grad_(True)
         f = fake.clone().requires_grad_(True)
@@ -580,8 +584,8 @@ def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
 def check_hinge_g_loss(hinge_g_loss: Callable[..., Any]) -> None:
     """Check ``hinge_g_loss(d_fake)`` = -mean(d_fake) (the generator loss used with hinge D)."""
     c = _Checker("hinge_g_loss", hinge_g_loss)
-    for _, fake, description in _loss_cases():
-        c.start(description.replace("loss 0", "G loss -mean(d_fake)"))
+    for _, fake, _, description in _loss_cases():
+        c.start(description)
         f = fake.clone().requires_grad_(True)
         out = c.call(f)
         value = _as_float(c, out, "the loss")

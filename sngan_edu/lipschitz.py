@@ -409,6 +409,33 @@ def train_critics(
     return runs
 
 
+def critic_at(run: CriticRun, step: int, make_critic: Callable[[], nn.Module]) -> nn.Module:
+    """A fresh critic (built like ``run``'s) holding ``run``'s weights at snapshot ``step``."""
+    if step not in run.snapshots:
+        raise ValueError(
+            f"step must be one of the snapshot steps {sorted(run.snapshots)}; got {step}"
+        )
+    critic = prepare_critic(make_critic(), run.method)
+    critic.load_state_dict(run.snapshots[step])
+    return critic
+
+
+def snapshot_landscapes(
+    runs: Mapping[str, CriticRun],
+    make_critic: Callable[[], nn.Module],
+    xlim: tuple[float, float] = (-2.0, 2.0),
+    ylim: tuple[float, float] = (-2.0, 2.0),
+    n: int = 48,
+) -> dict[tuple[str, int], torch.Tensor]:
+    """Gradient-norm grids (:func:`gradient_norm_grid`) of every method at every snapshot."""
+    grids = {}
+    for method, run in runs.items():
+        for step in sorted(run.snapshots):
+            critic = critic_at(run, step, make_critic)
+            grids[(method, step)] = gradient_norm_grid(critic, xlim, ylim, n)
+    return grids
+
+
 def time_critic_steps(
     critics: Mapping[str, nn.Module],
     real: torch.Tensor,

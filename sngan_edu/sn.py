@@ -617,3 +617,33 @@ def convert_legacy_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[st
             key = f"{prefix}.{renames[last]}" if prefix else renames[last]
         out[key] = value
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Sigma histories for live plots (see sngan_edu.plots.sigma.draw_sigma_history)
+# --------------------------------------------------------------------------------------------
+
+#: One record: (step, running estimate u^T W v, exact sigma of the raw W, sigma of W/estimate).
+SigmaRecord = tuple[int, float, float, float]
+SigmaHistory = dict[str, list[SigmaRecord]]
+
+
+@torch.no_grad()
+def record_sigma_history(
+    history: SigmaHistory, model: nn.Module, step: int, exact: bool = True
+) -> SigmaHistory:
+    """Append one :data:`SigmaRecord` per normalized layer of ``model`` to ``history``.
+
+    ``exact=False`` skips the SVDs (the last two fields are NaN): the cheap choice for big
+    models logged often. No power iteration runs and no buffer changes.
+    """
+    for name, module in spectral_norm_layers(model).items():
+        estimate = running_sigma(module)
+        if exact:
+            raw = module.parametrizations.weight.original
+            exact_raw = _exact_sigma(_reshape(_sn_of(module).dim, raw))
+            record = (int(step), estimate, exact_raw, exact_raw / estimate)
+        else:
+            record = (int(step), estimate, float("nan"), float("nan"))
+        history.setdefault(name, []).append(record)
+    return history

@@ -84,6 +84,7 @@ from sngan_edu.losses import LOSS_NAMES, get_loss
 from sngan_edu.presets import PRESET_NAMES, get_preset
 
 REGULARIZERS = ("sn", "gp", "clip", "none")
+LR_DECAYS = ("none", "linear")
 
 Sampler = Callable[[int, torch.Generator], Tensor]
 
@@ -113,6 +114,7 @@ class TrainConfig:
     beta1: float | None = None
     beta2: float | None = None
     n_dis: int | None = None
+    lr_decay: str = "none"  # "none" | "linear": lr falls linearly to 0 at step ``steps``
     loss: str = "hinge"  # "vanilla" | "hinge" | "wasserstein"
     regularizer: str = "sn"  # "sn" | "gp" | "clip" | "none"
     sn_power_iterations: int = 1  # used when the trainer applies SN itself
@@ -158,6 +160,8 @@ class TrainConfig:
         positive_int("sn_power_iterations", self.sn_power_iterations)
         if self.preset not in PRESET_NAMES:
             raise ValueError(f"preset must be one of {PRESET_NAMES}; got {self.preset!r}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"lr_decay must be one of {LR_DECAYS}; got {self.lr_decay!r}")
         if self.loss not in LOSS_NAMES:
             raise ValueError(f"loss must be one of {LOSS_NAMES}; got {self.loss!r}")
         if self.regularizer not in REGULARIZERS:
@@ -369,10 +373,18 @@ class Trainer:
         start = time.perf_counter()
         deadline = None if cfg.max_seconds is None else start + cfg.max_seconds
         d_step, g_step, n_dis = self._d_step, self._g_step, self.n_dis
+        decay = cfg.lr_decay == "linear"
+        opt = cfg.optimizer_settings()
+        pairs = ((self.opt_d, opt["lr_d"]), (self.opt_g, opt["lr_g"]))
+        base_lrs = [(group, lr) for optimizer, lr in pairs for group in optimizer.param_groups]
         log_every, ckpt_every = cfg.log_every, cfg.checkpoint_every
         pending = self._pending
         try:
             while self.step < total:
+                if decay:  # linear decay to 0 at config.steps, from the step count alone
+                    factor = max(0.0, 1.0 - self.step / cfg.steps)
+                    for group, lr in base_lrs:
+                        group["lr"] = lr * factor
                 for _ in range(n_dis):
                     loss_d = d_step()
                 loss_g = g_step()

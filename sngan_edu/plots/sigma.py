@@ -1,0 +1,70 @@
+"""Per-layer sigma plots for training with spectral normalization (live or static).
+
+The history format, shared with the training notebooks (built by
+:func:`sngan_edu.sn.record_sigma_history`)::
+
+    history: dict[layer_name, list[(step, estimate, exact_raw, normalized)]]
+
+``estimate`` is the running power-iteration value u^T W v, ``exact_raw`` the SVD sigma of the
+raw weight, ``normalized`` the SVD sigma of the weight the forward pass uses (W / estimate);
+the last two may be NaN when only cheap estimates were logged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from matplotlib.figure import Figure
+
+SigmaHistory = Mapping[str, Sequence[tuple[int, float, float, float]]]
+
+
+def _colors(n: int) -> list:
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis")
+    return [cmap(i / max(n - 1, 1) * 0.9) for i in range(n)]
+
+
+def _has_values(records, index: int) -> bool:
+    return any(not math.isnan(r[index]) for r in records)
+
+
+def draw_sigma_history(
+    fig: Figure,
+    history: SigmaHistory,
+    title: str | None = None,
+    band: tuple[float, float] = (1.0, 1.05),
+) -> None:
+    """Two panels: left, each layer's running estimate (solid) and exact raw sigma (dashed);
+    right, sigma of the normalized weight, with the paper's 1 to 1.05 band shaded.
+
+    A draw function for :class:`sngan_edu.live.LiveFigure` (``fig`` is cleared by the caller).
+    """
+    ax_raw, ax_norm = fig.subplots(1, 2)
+    layers = list(history)
+    colors = _colors(len(layers))
+    for name, color in zip(layers, colors, strict=True):
+        records = history[name]
+        if not records:
+            continue
+        steps = [r[0] for r in records]
+        ax_raw.plot(steps, [r[1] for r in records], color=color, lw=1.4, label=name)
+        if _has_values(records, 2):
+            ax_raw.plot(steps, [r[2] for r in records], color=color, lw=1.0, ls="--")
+        if _has_values(records, 3):
+            ax_norm.plot(steps, [r[3] for r in records], color=color, lw=1.2, label=name)
+    ax_raw.set_xlabel("step")
+    ax_raw.set_ylabel("sigma of the raw weight")
+    ax_raw.set_title("estimate u^T W v (solid), exact (dashed)", fontsize=9)
+    ax_norm.axhspan(*band, color="tab:green", alpha=0.12, lw=0)
+    ax_norm.axhline(1.0, color="k", lw=0.8)
+    ax_norm.set_xlabel("step")
+    ax_norm.set_ylabel("sigma(W / estimate)")
+    ax_norm.set_title("normalized weight (1 = exact)", fontsize=9)
+    if layers:
+        ax_raw.legend(fontsize=7, ncol=2, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
