@@ -57,3 +57,8 @@ clean:
 .PHONY: sweep
 sweep: $(STAMP)
 	$(BIN)/python -m sngan_edu.sweep
+
+# Student copies of the exercise notebooks (solutions stubbed, hidden tests removed).
+.PHONY: student
+student: $(STAMP)
+	$(BIN)/python -m sngan_edu.student notebooks/exercises student
