@@ -170,3 +170,57 @@ def test_time_critic_steps_reports_every_method():
     critics = {"none": _mlp(), "sn": sn.apply_spectral_norm(_mlp())}
     times = L.time_critic_steps(critics, torch.randn(8, 2), torch.randn(8, 2), repeats=3)
     assert set(times) == {"none", "sn"} and all(t > 0 for t in times.values())
+
+
+def test_snapshots_landscapes_and_explorer():
+    from sngan_edu.plots.lipschitz import plot_landscapes
+    from sngan_edu.widgets.lipschitz import LandscapeExplorer
+
+    real, fake = torch.randn(32, 2) + 1, torch.randn(32, 2)
+    runs = L.train_critics(
+        lambda: _mlp(2),
+        real,
+        fake,
+        methods=("none", "sn"),
+        steps=4,
+        batch_size=8,
+        snapshot_steps=(0, 4),
+    )
+    critic = L.critic_at(runs["sn"], 4, lambda: _mlp(2))
+    x = torch.randn(5, 2)
+    runs["sn"].critic.eval()
+    torch.testing.assert_close(critic.eval()(x), runs["sn"].critic(x))
+    with pytest.raises(ValueError, match="step"):
+        L.critic_at(runs["sn"], 2, lambda: _mlp(2))
+    grids = L.snapshot_landscapes(runs, lambda: _mlp(2), n=6)
+    assert set(grids) == {("none", 0), ("none", 4), ("sn", 0), ("sn", 4)}
+    torch.testing.assert_close(
+        grids[("sn", 4)], L.gradient_norm_grid(critic, (-2.0, 2.0), (-2.0, 2.0), 6)
+    )
+    fig = plot_landscapes({m: grids[(m, 4)] for m in runs}, (-2, 2, -2, 2), real, fake)
+    assert len(fig.axes) == 4  # two heat maps and their colour bars
+    explorer = LandscapeExplorer(grids, (-2, 2, -2, 2))
+    shown = explorer.image.value
+    assert shown == explorer.png("sn", 4)
+    explorer.method.value = "none"
+    assert explorer.image.value == explorer.png("none", 4) != shown
+    with pytest.raises(ValueError, match="no grid"):
+        explorer.png("gp", 4)
+
+
+def test_static_figures_render():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from sngan_edu.plots import lipschitz as P
+
+    fig = P.plot_activations()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert all("max |f'| = 1" in t for t in titles)  # each activation is 1-Lipschitz
+    ax = P.plot_lipschitz_cone(np.sin, 1.0, [0.0])
+    assert ax.get_lines()
+    P.plot_singular_spectra({"sn": torch.tensor([2.0, 1.0]), "clip": torch.tensor([1.0, 0.1])})
+    P.plot_bound_vs_measured([{"method": "sn", "measured": 0.5, "bound": 1.0}])
+    P.plot_conv_norms([{"layer": "c", "reshaped": 1.0, "operator": 1.5, "upper": 3.0}])
+    P.plot_ratio_histogram(torch.rand(100), 1.0)
+    plt.close("all")

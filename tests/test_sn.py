@@ -338,3 +338,71 @@ def test_spectral_norm_with_gradient_penalty_double_backward():
     gp.backward()
     raw = model[0].parametrizations.weight.original
     assert raw.grad is not None and torch.isfinite(raw.grad).all()
+
+
+# ---------------------------------------------------------------- sigma histories, plot, widget
+
+
+def test_record_sigma_history_matches_svd_and_has_no_side_effects():
+    torch.manual_seed(0)
+    model = sn.apply_spectral_norm(_small_d())
+    u = model[0].parametrizations.weight[0]._u.clone()
+    history = sn.record_sigma_history({}, model, step=3)
+    sn.record_sigma_history(history, model, step=4, exact=False)
+    assert list(history) == ["0", "3", "5"]
+    step, estimate, exact, normalized = history["5"][0]
+    raw = model[5].parametrizations.weight.original.detach().double()
+    assert step == 3
+    assert estimate == pytest.approx(sn.running_sigma(model[5]))
+    assert exact == pytest.approx(torch.linalg.matrix_norm(raw, 2).item(), rel=1e-6)
+    assert normalized == pytest.approx(exact / estimate)
+    assert history["5"][1][0] == 4 and torch.isnan(torch.tensor(history["5"][1][2]))
+    assert torch.equal(model[0].parametrizations.weight[0]._u, u)
+
+
+def test_draw_sigma_history_draws_every_layer():
+    import matplotlib.pyplot as plt
+
+    from sngan_edu.plots.sigma import draw_sigma_history
+
+    history = {
+        "a": [(0, 1.0, 1.0, 1.0), (10, 1.2, 1.3, 1.3 / 1.2)],
+        "b": [(0, 0.5, float("nan"), float("nan")), (10, 0.6, float("nan"), float("nan"))],
+    }
+    fig = plt.figure()
+    draw_sigma_history(fig, history, title="t")
+    left, right = fig.axes[:2]
+    assert len(left.get_lines()) == 3  # a: estimate + exact; b: estimate only (no exact logged)
+    assert len(right.get_lines()) == 2  # a's normalized sigma + the line at 1
+    plt.close(fig)
+
+
+def test_train_sigma_demo_history_and_callback():
+    from sngan_edu.widgets.sigma import max_normalized_sigma, train_sigma_demo
+
+    calls = []
+    history = train_sigma_demo(2, steps=6, record_every=3, callback=lambda s, h: calls.append(s))
+    assert calls == [0, 3, 6]
+    assert len(history) == 8 and all(len(r) == 3 for r in history.values())
+    assert [r[0] for r in history["linear"]] == [0, 3, 6]
+    for records in history.values():
+        for _, estimate, exact, normalized in records:
+            assert estimate <= exact * (1 + 1e-5)  # power iteration never overshoots sigma
+            assert normalized == pytest.approx(exact / estimate)
+    assert max_normalized_sigma(history) >= 1.0 - 1e-6
+    again = train_sigma_demo(2, steps=6, record_every=3)
+    assert again == history  # seeded: same numbers
+    with pytest.raises(ValueError, match="n_power_iterations"):
+        train_sigma_demo(0)
+
+
+def test_sigma_demo_slider_retrains_with_new_setting():
+    from sngan_edu.widgets.sigma import SigmaDemoControls, train_sigma_demo
+
+    initial = train_sigma_demo(1, steps=2, record_every=1)
+    controls = SigmaDemoControls(initial, steps=2)
+    first = controls.image.value
+    assert first[:4] == b"\x89PNG"
+    controls.slider.value = 3  # what dragging the slider does
+    assert controls.history == train_sigma_demo(3, steps=2, record_every=10)
+    assert controls.image.value != first and controls.status.value == "done."
