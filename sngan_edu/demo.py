@@ -64,9 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     total = sum(r["seconds"] for r in records)
     print(f"done: {len(records)} notebooks in {total:.0f} s; results in {out_root}")
     for record in records:
-        for key, value in (record.get("metrics") or {}).items():
-            if isinstance(value, int | float):
-                print(f"  {record['notebook']}: {key} = {value:.4g}")
+        metrics = record.get("metrics") or {}
+        final = metrics.get("final", metrics)  # notebook 05 keeps its last evaluation there
+        numbers = {k: v for k, v in final.items() if isinstance(v, int | float)}
+        if numbers:
+            text = ", ".join(f"{key} {value:.4g}" for key, value in numbers.items())
+            print(f"  {record['notebook']}: {text}")
 
 
 if __name__ == "__main__":
