@@ -62,3 +62,9 @@ sweep: $(STAMP)
 .PHONY: student
 student: $(STAMP)
 	$(BIN)/python -m sngan_edu.student notebooks/exercises student
+
+# End-to-end test in headless Chromium (installs Debian's chromium once; CI runs as root).
+.PHONY: test-browser
+test-browser: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
