@@ -1,103 +1,115 @@
 """Toy mode-collapse benchmark (notebook 04): GAN variants on the ring of 8 / grid of 25 Gaussians.
 
-For each method, dataset and seed, trains the toy MLP GAN with :class:`sngan_edu.train.Trainer`
-and prints modes captured, % high-quality samples and reverse KL (2500 samples, PacGAN
-definitions, :func:`sngan_edu.toy_metrics.toy_metrics`) as mean +- std over seeds, plus the
-wall time of every run. Example (a quick check)::
+For each dataset, method and seed, trains the toy MLP GAN of
+:func:`sngan_edu.models.toy_mlp.toy_gan` with :class:`sngan_edu.train.Trainer`, scores 2500
+samples with the PacGAN metrics (:func:`sngan_edu.toy_metrics.toy_metrics`) and prints one line
+per run with its wall time, then a table of mean +- std over seeds. With ``--out`` the results go
+to a JSON file that notebook 04 reads (``data/toy_results.json``). Runs use one CPU thread.
 
-    .venv/bin/python benchmarks/toy_modes.py --methods gan sn --datasets ring --seeds 1 --steps 200
+    .venv/bin/python benchmarks/toy_modes.py --seeds 5 --steps 16000 --out data/toy_results.json
+    .venv/bin/python benchmarks/toy_modes.py --methods gan sn --datasets ring --seeds 1 --steps 500
 
-Wall times are noisy on a shared CPU; note ``uptime`` when quoting them.
+Two processes (one per dataset) can share a 2-core machine; merge their files with
+``--combine a.json b.json --out data/toy_results.json``. Wall times are noisy on a shared CPU:
+every file records the 1-minute load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import os
+import platform
+import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
-from sngan_edu.models.toy_mlp import ToyDiscriminator, ToyGenerator
-from sngan_edu.toy import make_sampler, mixture_std
-from sngan_edu.toy_metrics import toy_metrics
-from sngan_edu.train import TrainConfig, Trainer
-
-# Shared by all methods: Adam(lr 1e-3, betas 0.5/0.9), batch 256, z in R^2, 3x128 MLPs.
-COMMON = dict(batch_size=256, z_dim=2, lr=1e-3, beta1=0.5, beta2=0.9, n_dis=1)
-# SN-GAN's discriminator multiplies its input by 0.5 / std (10 on the grid, 50 on the ring), so
-# that its logit may change by up to 1.5 across the 3-std zone of one mode (see notebook 04).
-SN_SCALE_TIMES_STD = 0.5
-# method -> (TrainConfig overrides, discriminator input scale; None means 0.5 / std)
-METHODS: dict[str, tuple[dict, float | None]] = {
-    "gan": (dict(loss="vanilla", regularizer="none"), 1.0),
-    "sn": (dict(loss="vanilla", regularizer="sn"), None),
-    "wgan-gp": (dict(loss="wasserstein", regularizer="gp", lr=1e-4, n_dis=5), 1.0),
-    "clip": (dict(loss="wasserstein", regularizer="clip", lr=5e-5, n_dis=5), 1.0),
-}
-DATASETS = ("ring", "grid")
+from sngan_edu.models.toy_mlp import TOY_METHODS, toy_gan
+from sngan_edu.toy import DATASETS, make_sampler
+from sngan_edu.toy_metrics import N_EVAL_SAMPLES, format_results_table, summarize_runs, toy_metrics
+from sngan_edu.train import Trainer
 
 
-def make_trainer(method: str, dataset: str, steps: int, seed: int, callbacks=()) -> Trainer:
-    """A seeded Trainer for ``method`` on ``dataset`` (models built after seeding)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}")
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}; got {dataset!r}")
-    overrides, scale = METHODS[method]
-    torch.manual_seed(seed)
-    if scale is None:
-        scale = SN_SCALE_TIMES_STD / mixture_std(dataset)
-    G, D = ToyGenerator(z_dim=2), ToyDiscriminator(input_scale=scale)
-    config = TrainConfig(
-        steps=steps, seed=seed, progress=False, num_threads=1, device="cpu",
-        **{**COMMON, **overrides},
-    )
-    return Trainer(G, D, make_sampler(dataset), config, callbacks=callbacks)
+def run_one(method: str, dataset: str, steps: int, seed: int) -> dict:
+    """Train one run and return its metrics and wall time (seconds of training only)."""
+    G, D, config = toy_gan(method, dataset, steps, seed, num_threads=1)
+    trainer = Trainer(G, D, make_sampler(dataset), config)
+    start = time.perf_counter()
+    trainer.fit()
+    seconds = time.perf_counter() - start
+    m = toy_metrics(trainer.sample(N_EVAL_SAMPLES, seed=seed), dataset)
+    return {"dataset": dataset, "method": method, "seed": seed, "steps": trainer.step,
+            "seconds": round(seconds, 2), **m.as_dict()}
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not available everywhere
+        return None
+
+
+def combine(paths: list[str]) -> dict:
+    """Merge result files (their runs; the metadata of each file is kept in ``parts``)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [r for part in parts for r in part["runs"]]
+    return {"parts": [p["meta"] for p in parts], "meta": parts[0]["meta"], "runs": runs,
+            "summary": summarize_runs(runs)}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    methods = list(TOY_METHODS)
+    parser.add_argument("--methods", nargs="+", default=methods, choices=methods)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    parser.add_argument("--steps", type=int, default=1500, help="generator steps per run")
+    parser.add_argument("--steps", type=int, default=16000,
+                        help="generator steps of GAN/SN runs (WGANs get a fraction, see toy_gan)")
+    parser.add_argument("--out", help="write the results as JSON to this file")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="merge result files into --out")
     args = parser.parse_args(argv)
+    if args.combine:
+        if not args.out:
+            parser.error("--combine needs --out")
+        result = combine(args.combine)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(format_results_table(result["summary"]))
+        return
     if args.seeds < 1 or args.steps < 1:
         parser.error("--seeds and --steps must be positive")
     torch.set_num_threads(1)
 
-    rows = []
+    meta = {
+        "command": " ".join(["python benchmarks/toy_modes.py", *(sys.argv[1:] if argv is None
+                                                                 else argv)]),
+        "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": load_average(), "threads": 1, "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "steps": args.steps, "seeds": args.seeds, "eval_samples": N_EVAL_SAMPLES,
+    }
+    runs = []
     for dataset in args.datasets:
         for method in args.methods:
-            results, times = [], []
             for seed in range(args.seeds):
-                trainer = make_trainer(method, dataset, args.steps, seed)
-                start = time.perf_counter()
-                trainer.fit()
-                times.append(time.perf_counter() - start)
-                m = toy_metrics(trainer.sample(2500, seed=0), dataset)
-                results.append(m)
-                print(f"{dataset:5s} {method:8s} seed {seed}: modes {m.modes}/{m.n_modes}  "
-                      f"hq {m.high_quality:5.1f}%  rKL {m.reverse_kl:.3f}  {times[-1]:.1f} s",
+                r = run_one(method, dataset, args.steps, seed)
+                runs.append(r)
+                print(f"{dataset:5s} {method:9s} seed {seed}: modes {r['modes']}/{r['n_modes']}  "
+                      f"hq {r['high_quality']:5.1f}%  rKL {r['reverse_kl']:.3f}  "
+                      f"{r['steps']} steps {r['seconds']:.1f} s  (load {load_average()})",
                       flush=True)
-            rows.append((dataset, method, results, times))
-
-    def stat(values: list[float], fmt: str) -> str:
-        values = [v for v in values if v == v]  # drop NaN (no high-quality sample)
-        if not values:
-            return "nan"
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):{fmt}} +- {spread:{fmt}}"
-
-    print(f"\n{args.steps} steps, {args.seeds} seed(s), 1 thread")
-    print(f"{'dataset':7s} {'method':8s} {'modes':>14s} {'% high qual.':>16s} "
-          f"{'reverse KL':>16s}  seconds/run")
-    for dataset, method, results, times in rows:
-        print(f"{dataset:7s} {method:8s} {stat([r.modes for r in results], '.1f'):>14s} "
-              f"{stat([r.high_quality for r in results], '.1f'):>16s} "
-              f"{stat([r.reverse_kl for r in results], '.2f'):>16s}  "
-              + " ".join(f"{t:.0f}" for t in times))
+    meta["load_after"] = load_average()
+    summary = summarize_runs(runs)
+    print()
+    print(format_results_table(summary))
+    print(f"load average before/after: {meta['load_before']} / {meta['load_after']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"meta": meta, "runs": runs, "summary": summary},
+                                             indent=1) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

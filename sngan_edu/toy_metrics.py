@@ -71,3 +71,87 @@ def mode_metrics(samples: Tensor, means: Tensor, std: float) -> ModeMetrics:
 def toy_metrics(samples: Tensor, dataset: str) -> ModeMetrics:
     """:func:`mode_metrics` for the toy mixture ``dataset`` ("ring" or "grid")."""
     return mode_metrics(samples, mixture_means(dataset), mixture_std(dataset))
+
+
+#: Published results (modes / % high quality / reverse KL; None where not reported):
+#: PacGAN's table (GAN, ALI, PacGAN4) and VEEGAN's own table (VEEGAN, Unrolled GAN).
+PUBLISHED: dict[str, dict[str, tuple[float, float, float | None]]] = {
+    "GAN (PacGAN table)": {"ring": (6.3, 98.2, 0.45), "grid": (17.3, 94.8, 0.70)},
+    "ALI (PacGAN table)": {"ring": (6.6, 97.6, 0.36), "grid": (24.1, 95.7, 0.14)},
+    "PacGAN4 (PacGAN table)": {"ring": (7.8, 95.9, 0.07), "grid": (24.8, 93.6, 0.04)},
+    "VEEGAN (its own table)": {"ring": (8.0, 52.9, None), "grid": (24.6, 40.0, None)},
+    "Unrolled GAN (VEEGAN's table)": {"ring": (7.6, 35.6, None), "grid": (23.6, 16.0, None)},
+}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize_runs(runs: list[dict]) -> list[dict]:
+    """Mean and sample std over seeds per (dataset, method), in first-seen order.
+
+    ``runs`` are dicts with dataset, method, modes, high_quality, reverse_kl, seconds (as written
+    by benchmarks/toy_modes.py). Runs with no high-quality sample have NaN reverse KL; they are
+    left out of the KL mean and counted in ``kl_undefined``.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["dataset"], r["method"]), []).append(r)
+    summary = []
+    for (dataset, method), rows in groups.items():
+        modes = _mean_std([float(r["modes"]) for r in rows])
+        hq = _mean_std([float(r["high_quality"]) for r in rows])
+        kl = _mean_std([float(r["reverse_kl"]) for r in rows])
+        secs = _mean_std([float(r["seconds"]) for r in rows])
+        summary.append({
+            "dataset": dataset, "method": method, "seeds": len(rows),
+            "n_modes": rows[0]["n_modes"], "steps": rows[0]["steps"],
+            "modes_mean": modes[0], "modes_std": modes[1],
+            "hq_mean": hq[0], "hq_std": hq[1],
+            "kl_mean": kl[0], "kl_std": kl[1],
+            "kl_undefined": sum(math.isnan(float(r["reverse_kl"])) for r in rows),
+            "full_coverage": sum(r["modes"] == r["n_modes"] for r in rows),
+            "seconds_mean": secs[0], "seconds_max": max(float(r["seconds"]) for r in rows),
+        })
+    return summary
+
+
+def format_results_table(summary: list[dict], seconds: bool = True) -> str:
+    """A fixed-width text table of :func:`summarize_runs` rows (mean +- std over seeds)."""
+    head = (f"{'dataset':7s} {'method':9s} {'seeds':>5s} {'G steps':>7s} {'modes':>13s} "
+            f"{'% high quality':>14s} {'reverse KL':>13s} {'all modes':>9s}")
+    if seconds:
+        head += f" {'s/run':>6s}"
+    lines = [head]
+    for row in summary:
+        line = (f"{row['dataset']:7s} {row['method']:9s} {row['seeds']:5d} {row['steps']:7d} "
+                f"{row['modes_mean']:6.1f} +-{row['modes_std']:4.1f} "
+                f"{row['hq_mean']:6.1f} +-{row['hq_std']:5.1f} "
+                f"{row['kl_mean']:5.2f} +-{row['kl_std']:5.2f} "
+                f"{row['full_coverage']:>4d}/{row['seeds']:<4d}")
+        if row["kl_undefined"]:
+            line += f" (KL undefined in {row['kl_undefined']})"
+        if seconds:
+            line += f" {row['seconds_mean']:6.0f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def format_published_table() -> str:
+    """The published numbers as a text table (modes / % high quality / reverse KL)."""
+
+    def cell(values: tuple[float, float, float | None]) -> str:
+        modes, hq, kl = values
+        return f"{modes:g} / {hq:g} / {'-' if kl is None else f'{kl:g}'}"
+
+    lines = [f"{'method':30s} {'ring (of 8)':>20s} {'grid (of 25)':>20s}"]
+    for name, row in PUBLISHED.items():
+        lines.append(f"{name:30s} {cell(row['ring']):>20s} {cell(row['grid']):>20s}")
+    return "\n".join(lines)

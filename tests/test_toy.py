@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from sngan_edu.models.toy_mlp import TOY_METHODS, toy_gan
 from sngan_edu.toy import DATASETS, make_sampler, mixture_means, mixture_std, sample_mixture
+from sngan_edu.train import Trainer
 
 
 def test_ring_means_are_the_unit_circle_at_multiples_of_45_degrees():
@@ -53,3 +55,90 @@ def test_bad_names_and_sizes_are_value_errors():
         make_sampler("moons")
     with pytest.raises(ValueError, match="n must be a positive integer"):
         sample_mixture("ring", 0)
+
+
+# ------------------------------------------------------------------ recipes, plots, widget
+
+
+def test_toy_gan_recipes():
+    G, D, cfg = toy_gan("sn", "grid", steps=600, seed=1)
+    assert D.input_scale == pytest.approx(0.5 / 0.05)
+    assert (cfg.loss, cfg.regularizer, cfg.steps, cfg.seed, cfg.lr_decay) == (
+        "vanilla", "sn", 600, 1, "linear")
+    _, D, _ = toy_gan("sn", "ring", steps=600)
+    assert D.input_scale == pytest.approx(0.5 / 0.01)
+    _, D, cfg = toy_gan("wgan-gp", "ring", steps=600, n_dis=3)
+    assert D.input_scale == 1.0 and cfg.steps == 100 and cfg.n_dis == 3
+    # Same seed, same initial weights; the recipe builds its models after seeding.
+    assert torch.equal(toy_gan("gan", "grid", 10, 4)[0].net[0].weight,
+                       toy_gan("sn", "grid", 10, 4)[0].net[0].weight)
+    with pytest.raises(ValueError, match="method must be one of"):
+        toy_gan("began", "grid", 10)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        toy_gan("gan", "spiral", 10)
+    assert set(TOY_METHODS) == {"gan", "sn", "sn-naive", "wgan-gp", "clip"}
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    G, D, cfg = toy_gan("sn", "grid", steps=20, seed=0, batch_size=32)
+    trainer = Trainer(G, D, make_sampler("grid"), cfg)
+    trainer.fit()
+    return trainer
+
+
+def test_landscapes_match_the_discriminator(short_run):
+    from sngan_edu.plots.toy import critic_landscape, gradient_landscape
+
+    D = short_run.D
+    values = critic_landscape(D, 5.0, n=11)
+    grads = gradient_landscape(D, 5.0, n=11)
+    assert values.shape == grads.shape == (11, 11)
+    # Row i is y, column j is x: the corner (row 0, col 10) is the point (5, -5).
+    D.eval()
+    with torch.no_grad():
+        expected = float(D(torch.tensor([[5.0, -5.0]])))
+    D.train()
+    assert values[0, 10] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    # SN (eval mode: normalised weights) with input scale 10: gradients stay below 10 (+ slack
+    # for the running sigma estimate) and are not all zero.
+    assert 0 < grads.max() <= 10 * 1.1
+
+
+def test_draw_functions_make_the_expected_axes(short_run):
+    import matplotlib.pyplot as plt
+
+    from sngan_edu.plots.toy import draw_landscapes, draw_snapshots, draw_training
+
+    snaps = [(0, short_run.sample(50)), (10, short_run.sample(50)), (20, short_run.sample(50))]
+    fig = plt.figure()
+    draw_snapshots(fig, snaps, "grid", label="SN")
+    assert [ax.get_title() for ax in fig.axes] == ["SN step 0", "SN step 10", "SN step 20"]
+    fig.clf()
+    draw_landscapes(fig, short_run.D, "grid", samples=short_run.sample(20), n=12)
+    assert len(fig.axes) == 4  # two heat maps and their colour bars
+    fig.clf()
+    h = short_run.history
+    draw_training(fig, short_run.sample(30), "grid", 20, h["loss_d"], h["loss_g"])
+    assert len(fig.axes[1].lines) == 2
+    plt.close(fig)
+
+
+def test_snapshot_explorer_redraws_on_change():
+    from sngan_edu.widgets.toy import SnapshotExplorer, snapshot_title
+
+    means = mixture_means("grid")
+    snaps = {"good": [(0, means.repeat(4, 1)), (100, means.repeat(4, 1))],
+             "collapsed": [(0, means[:1].repeat(100, 1))]}
+    explorer = SnapshotExplorer(snaps, "grid")
+    first = explorer.image.value
+    assert first[:4] == b"\x89PNG"
+    explorer.method.value = "collapsed"  # only has step 0: the nearest snapshot is used
+    assert explorer.nearest_step("collapsed", 100) == 0
+    assert explorer.image.value != first
+    assert snapshot_title("good", 100, means.repeat(4, 1), "grid") == (
+        "good, step 100: 25/25 modes, 100% high quality")
+    with pytest.raises(ValueError, match="method must be one of"):
+        explorer.png("other", 0)
+    with pytest.raises(ValueError, match="at least one method"):
+        SnapshotExplorer({}, "grid")

@@ -63,3 +63,24 @@ def test_bad_shapes_are_value_errors():
         mode_metrics(torch.zeros(5, 3), MEANS, STD)
     with pytest.raises(ValueError, match="std must be positive"):
         mode_metrics(torch.zeros(5, 2), MEANS, 0.0)
+
+
+def test_summaries_over_seeds():
+    from sngan_edu.toy_metrics import format_published_table, format_results_table, summarize_runs
+
+    def run(method, seed, modes, hq, kl):
+        return {"dataset": "grid", "method": method, "seed": seed, "steps": 10, "n_modes": 25,
+                "modes": modes, "high_quality": hq, "reverse_kl": kl, "seconds": 2.0 + seed}
+
+    runs = [run("sn", 0, 25, 90.0, 0.02), run("sn", 1, 24, 94.0, 0.04),
+            run("gan", 0, 0, 0.0, math.nan), run("gan", 1, 3, 10.0, 1.5)]
+    rows = summarize_runs(runs)
+    assert [(r["method"], r["seeds"]) for r in rows] == [("sn", 2), ("gan", 2)]
+    sn, gan = rows
+    assert sn["modes_mean"] == 24.5 and sn["modes_std"] == pytest.approx(math.sqrt(0.5))
+    assert sn["hq_mean"] == 92.0 and sn["kl_mean"] == pytest.approx(0.03)
+    assert sn["full_coverage"] == 1 and sn["seconds_mean"] == 2.5
+    assert gan["kl_mean"] == 1.5 and gan["kl_std"] == 0.0 and gan["kl_undefined"] == 1
+    table = format_results_table(rows)
+    assert "24.5" in table and "KL undefined in 1" in table
+    assert "24.8 / 93.6 / 0.04" in format_published_table()

@@ -321,3 +321,23 @@ def test_losses_are_logged_every_step_and_sample_is_private():
     a, b = trainer.sample(20, seed=7), trainer.sample(20, seed=7)
     assert torch.equal(a, b) and a.shape == (20, 2)
     assert torch.equal(state, trainer.z_generator.get_state())
+
+
+def test_linear_lr_decay_and_threads_are_restored(tmp_path):
+    threads = torch.get_num_threads()
+    cfg = config(lr_decay="linear", steps=10, num_threads=1)
+    trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg)
+    trainer.fit(4)
+    # The lr of generator step s (0-based) is lr * (1 - s / steps); the last one run was s = 3.
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 3 / 10))
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 3 / 10))
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="lr_decay must be one of"):
+        config(lr_decay="cosine").validate()
+    # Interrupted and resumed with decay: still bit-identical.
+    reference = train(*tiny_models(), make_sampler("ring"), config(lr_decay="linear"))
+    ck = config(lr_decay="linear", checkpoint_dir=str(tmp_path), checkpoint_every=5, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(*tiny_models(), make_sampler("ring"), ck, callbacks=[StopAt(7)]).fit()
+    resumed = train(*tiny_models(seed=5), make_sampler("ring"), ck)
+    assert_bit_identical(full_state(reference), full_state(resumed))
