@@ -54,6 +54,11 @@ result is bit-identical to an uninterrupted run on CPU.
 Divergence: if a loss or a weight becomes NaN/Inf, :class:`DivergenceError` (a RuntimeError)
 names the first bad step; checkpoints are only written after a check, so the last one is good.
 
+Averaged generator: ``g_ema=0.99`` keeps an exponential moving average of G's weights and
+BatchNorm statistics (torch's ``AveragedModel``), updated after every generator step and saved in
+checkpoints; :meth:`Trainer.sample` and :meth:`Trainer.generate` then use it. The average
+smooths out the generator's step-to-step oscillation, which sharpens samples.
+
 Threads: on a small model or a busy CPU, torch's default of one thread per core can be many
 times slower than one thread (the threads wait on each other); ``num_threads=1`` sets that for
 the duration of ``fit`` only.
@@ -130,6 +135,7 @@ class TrainConfig:
     progress: bool | None = None
     max_seconds: float | None = None  # optional wall-time budget (makes the run time-dependent)
     num_threads: int | None = None  # torch intra-op threads during fit (restored afterwards)
+    g_ema: float | None = None  # decay of an exponential moving average of G's weights (or None)
 
     def optimizer_settings(self) -> dict[str, float | int]:
         """The resolved ``lr_d``, ``lr_g``, ``beta1``, ``beta2`` and ``n_dis``."""
@@ -188,6 +194,12 @@ class TrainConfig:
             raise ValueError(f"max_seconds must be positive (or None); got {self.max_seconds!r}")
         if self.num_threads is not None:
             positive_int("num_threads", self.num_threads)
+        if self.g_ema is not None and not (
+            isinstance(self.g_ema, (int, float)) and not isinstance(self.g_ema, bool)
+            and 0 < self.g_ema < 1
+        ):
+            raise ValueError(f"g_ema must be a decay in (0, 1), e.g. 0.99, or None; "
+                             f"got {self.g_ema!r}")
         resolve_device(self.device)  # raises ValueError for unknown/unavailable devices
 
 
@@ -281,6 +293,16 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt["lr_g"], betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt["lr_d"], betas=betas)
         self._d_params = [p for p in self.D.parameters() if p.requires_grad]
+        # The averaged generator (torch's AveragedModel, buffers included so BatchNorm's running
+        # statistics are averaged too). D is never averaged: an average of SN's u/v vectors
+        # would shrink them and underestimate sigma.
+        self.G_ema: nn.Module | None = None
+        if config.g_ema is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.G_ema = AveragedModel(
+                self.G, multi_avg_fn=get_ema_multi_avg_fn(config.g_ema), use_buffers=True
+            )
 
         self.z_generator = torch.Generator(device=self.device).manual_seed(config.seed)
         # A different stream for the data (same seed in two generators would give twin streams).
@@ -345,6 +367,8 @@ class Trainer:
         finally:
             for p in self._d_params:
                 p.requires_grad_(True)
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(self.G)
         return loss.detach()
 
     # ------------------------------------------------------------------ the loop
@@ -455,15 +479,24 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ sampling
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator that samples: the moving average if ``g_ema`` is set, else ``G``."""
+        return self.G if self.G_ema is None else self.G_ema.module
+
     @torch.no_grad()
     def generate(self, z: Tensor) -> Tensor:
-        """``G(z)`` in eval mode without gradients, returned on CPU (training state untouched)."""
-        was_training = self.G.training
-        self.G.eval()
+        """``G(z)`` in eval mode without gradients, returned on CPU (training state untouched).
+
+        Uses the averaged generator when ``config.g_ema`` is set.
+        """
+        G = self.sampling_generator
+        was_training = G.training
+        G.eval()
         try:
-            return self.G(z.to(self.device)).cpu()
+            return G(z.to(self.device)).cpu()
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
 
     def sample(self, n: int, seed: int = 0) -> Tensor:
         """``n`` generator samples from noise drawn with its own ``seed`` (not the training RNG)."""
@@ -487,6 +520,8 @@ class Trainer:
             "history": self.history,
             "config": asdict(self.config),
         }
+        if self.G_ema is not None:
+            state["G_ema"] = self.G_ema.state_dict()
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         if hasattr(self.sample_real, "state_dict"):
@@ -509,6 +544,8 @@ class Trainer:
             raise ValueError(f"checkpoint was written with a different config ({detail})")
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         torch.set_rng_state(state["rng_torch"])
