@@ -110,6 +110,8 @@ def summarize_runs(runs: list[dict]) -> list[dict]:
         hq = _mean_std([float(r["high_quality"]) for r in rows])
         kl = _mean_std([float(r["reverse_kl"]) for r in rows])
         secs = _mean_std([float(r["seconds"]) for r in rows])
+        # CPU time of the one-thread run (robust to machine load); older files lack it.
+        cpu = [float(r["cpu_seconds"]) for r in rows if "cpu_seconds" in r]
         summary.append({
             "dataset": dataset, "method": method, "seeds": len(rows),
             "n_modes": rows[0]["n_modes"], "steps": rows[0]["steps"],
@@ -119,16 +121,21 @@ def summarize_runs(runs: list[dict]) -> list[dict]:
             "kl_undefined": sum(math.isnan(float(r["reverse_kl"])) for r in rows),
             "full_coverage": sum(r["modes"] == r["n_modes"] for r in rows),
             "seconds_mean": secs[0], "seconds_max": max(float(r["seconds"]) for r in rows),
+            "cpu_seconds_mean": _mean_std(cpu)[0] if cpu else math.nan,
+            "cpu_seconds_max": max(cpu) if cpu else math.nan,
         })
     return summary
 
 
 def format_results_table(summary: list[dict], seconds: bool = True) -> str:
-    """A fixed-width text table of :func:`summarize_runs` rows (mean +- std over seeds)."""
+    """A fixed-width text table of :func:`summarize_runs` rows (mean +- std over seeds).
+
+    With ``seconds``, the mean wall time and CPU time of one run are appended.
+    """
     head = (f"{'dataset':7s} {'method':9s} {'seeds':>5s} {'G steps':>7s} {'modes':>13s} "
             f"{'% high quality':>14s} {'reverse KL':>13s} {'all modes':>9s}")
     if seconds:
-        head += f" {'s/run':>6s}"
+        head += f" {'wall s':>6s} {'CPU s':>6s}"
     lines = [head]
     for row in summary:
         line = (f"{row['dataset']:7s} {row['method']:9s} {row['seeds']:5d} {row['steps']:7d} "
@@ -136,10 +143,10 @@ def format_results_table(summary: list[dict], seconds: bool = True) -> str:
                 f"{row['hq_mean']:6.1f} +-{row['hq_std']:5.1f} "
                 f"{row['kl_mean']:5.2f} +-{row['kl_std']:5.2f} "
                 f"{row['full_coverage']:>4d}/{row['seeds']:<4d}")
-        if row["kl_undefined"]:
-            line += f" (KL undefined in {row['kl_undefined']})"
         if seconds:
-            line += f" {row['seconds_mean']:6.0f}"
+            line += f" {row['seconds_mean']:6.0f} {row.get('cpu_seconds_mean', math.nan):6.0f}"
+        if row["kl_undefined"]:
+            line += f"  (KL undefined in {row['kl_undefined']})"
         lines.append(line)
     return "\n".join(lines)
 

@@ -70,7 +70,8 @@ def test_summaries_over_seeds():
 
     def run(method, seed, modes, hq, kl):
         return {"dataset": "grid", "method": method, "seed": seed, "steps": 10, "n_modes": 25,
-                "modes": modes, "high_quality": hq, "reverse_kl": kl, "seconds": 2.0 + seed}
+                "modes": modes, "high_quality": hq, "reverse_kl": kl, "seconds": 2.0 + seed,
+                "cpu_seconds": 1.0 + 2 * seed}
 
     runs = [run("sn", 0, 25, 90.0, 0.02), run("sn", 1, 24, 94.0, 0.04),
             run("gan", 0, 0, 0.0, math.nan), run("gan", 1, 3, 10.0, 1.5)]
@@ -80,6 +81,9 @@ def test_summaries_over_seeds():
     assert sn["modes_mean"] == 24.5 and sn["modes_std"] == pytest.approx(math.sqrt(0.5))
     assert sn["hq_mean"] == 92.0 and sn["kl_mean"] == pytest.approx(0.03)
     assert sn["full_coverage"] == 1 and sn["seconds_mean"] == 2.5
+    assert sn["cpu_seconds_mean"] == 2.0 and sn["cpu_seconds_max"] == 3.0
+    old_file = summarize_runs([{k: v for k, v in r.items() if k != "cpu_seconds"} for r in runs])
+    assert math.isnan(old_file[0]["cpu_seconds_mean"])  # results written before CPU times
     assert gan["kl_mean"] == 1.5 and gan["kl_std"] == 0.0 and gan["kl_undefined"] == 1
     table = format_results_table(rows)
     assert "24.5" in table and "KL undefined in 1" in table
