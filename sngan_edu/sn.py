@@ -12,7 +12,7 @@ same seed gives the same numbers.
 
 Public API: :func:`spectral_norm` (one module), :func:`apply_spectral_norm` (a whole model),
 :func:`remove_spectral_norm`, :func:`sigma_report`, :func:`layer_sigmas`,
-:func:`normalized_sigmas`, :func:`convert_legacy_state_dict`.
+:func:`normalized_sigmas`, :func:`refresh_power_iteration`, :func:`convert_legacy_state_dict`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,19 @@ DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 
 def _as_matrix(weight: torch.Tensor, dim: int) -> torch.Tensor:
     return (weight.movedim(dim, 0) if dim != 0 else weight).flatten(1)
+
+
+@torch.no_grad()
+def _power_iterate(
+    weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, n_iters: int, eps: float
+) -> None:
+    """``n_iters`` steps ``u <- Wv/|Wv|``, ``v <- W^T u/|W^T u|``, writing into ``u`` and ``v``."""
+    weight_t = weight_mat.mH
+    for _ in range(n_iters):
+        torch.mv(weight_mat, v, out=u)
+        u.div_(torch.linalg.vector_norm(u).clamp_min_(eps))
+        torch.mv(weight_t, u, out=v)
+        v.div_(torch.linalg.vector_norm(v).clamp_min_(eps))
 
 
 class DivideBySigma(torch.autograd.Function):
@@ -122,13 +135,7 @@ class SpectralNorm(nn.Module):
         In place matters: ``DataParallel`` replicas share buffer storage with the original
         module, so in-place updates are the ones that survive a replicated forward pass.
         """
-        u, v = self._u, self._v
-        weight_t = weight_mat.mH
-        for _ in range(n_iters):
-            torch.mv(weight_mat, v, out=u)
-            u.div_(torch.linalg.vector_norm(u).clamp_min_(self.eps))
-            torch.mv(weight_t, u, out=v)
-            v.div_(torch.linalg.vector_norm(v).clamp_min_(self.eps))
+        _power_iterate(weight_mat, self._u, self._v, n_iters, self.eps)
 
     def sigma(self, weight: torch.Tensor) -> torch.Tensor:
         """The estimate ``u^T W v`` for the current buffers (differentiable in ``weight``)."""
@@ -357,6 +364,31 @@ def normalized_sigmas(model: nn.Module) -> dict[str, float]:
         raw = m.parametrizations.weight.original
         out[n] = _exact_sigma(_reshape(sn.dim, raw)) / running_sigma(m)
     return out
+
+
+@torch.no_grad()
+def refresh_power_iteration(
+    model: nn.Module, n_iters: int = INIT_POWER_ITERATIONS, name: str = "weight"
+) -> nn.Module:
+    """Run ``n_iters`` power iterations on every spectrally normalized layer of ``model``.
+
+    Works with this module's SN and PyTorch's built-in, in training or eval mode (the modes are
+    left unchanged), without gradients; only the ``_u``/``_v`` buffers change, in place. Use it
+    when the buffers no longer hold unit singular-vector estimates for the current weights,
+    e.g. on the copy kept by ``torch.optim.swa_utils.AveragedModel(..., use_buffers=True)``:
+    an average of unit vectors is shorter than 1, so ``u^T W v`` underestimates sigma and the
+    averaged layers are no longer normalized. The first iteration restores unit length; the
+    rest move ``u, v`` towards the top singular vectors of the current ``W``. Returns ``model``.
+    """
+    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
+        raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
+    for module in spectral_norm_layers(model, name).values():
+        param = _sn_of(module, name)
+        if not hasattr(param, "_u"):  # PyTorch's SN of a 1-D weight keeps no vectors
+            continue
+        raw = module.parametrizations[name].original
+        _power_iterate(_reshape(param.dim, raw.detach()), param._u, param._v, n_iters, param.eps)
+    return model
 
 
 # --------------------------------------------------------------------------------------------
