@@ -318,6 +318,10 @@ def prepare_critic(critic: nn.Module, method: str) -> nn.Module:
     return critic
 
 
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 def critic_step(
     critic: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -333,10 +337,19 @@ def critic_step(
     "none": no constraint; "clip": clamp weights to [-clip, clip] after the step; "gp":
     add the gradient penalty; "sn": the critic already has spectral norm (prepare_critic).
     Returns the estimated Wasserstein distance E[D(real)] - E[D(fake)] before the step.
+
+    Real and fake go through the critic as ONE concatenated batch (unless it has BatchNorm,
+    whose batch statistics would then mix them): each forward of an SN layer in training mode
+    runs a power iteration, so two calls would run two per step and score the two halves with
+    slightly different normalized weights. The gradient penalty still needs its own forward.
     """
     _check_method(method)
     optimizer.zero_grad(set_to_none=True)
-    gap = critic(real).mean() - critic(fake).mean()
+    if _has_batchnorm(critic):
+        gap = critic(real).mean() - critic(fake).mean()
+    else:
+        out = critic(torch.cat((real, fake)))
+        gap = out[: real.shape[0]].mean() - out[real.shape[0] :].mean()
     loss = -gap
     if method == "gp":
         loss = loss + gradient_penalty(critic, real, fake, lam=lam, generator=generator)

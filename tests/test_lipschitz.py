@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -224,3 +225,86 @@ def test_static_figures_render():
     P.plot_conv_norms([{"layer": "c", "reshaped": 1.0, "operator": 1.5, "upper": 3.0}])
     P.plot_ratio_histogram(torch.rand(100), 1.0)
     plt.close("all")
+
+
+def _count_power_iterations(monkeypatch) -> dict[int, int]:
+    """Total power iterations run per SpectralNorm module (by id) from now on."""
+    counts: dict[int, int] = {}
+    original = sn.SpectralNorm.power_iteration
+
+    def counting(self, weight_mat, n_iters):
+        counts[id(self)] = counts.get(id(self), 0) + n_iters
+        return original(self, weight_mat, n_iters)
+
+    monkeypatch.setattr(sn.SpectralNorm, "power_iteration", counting)
+    return counts
+
+
+def _moved_sn_critic(seed: int = 4) -> nn.Sequential:
+    """An SN critic whose raw weights moved since its last power iteration (so u, v lag)."""
+    critic = sn.apply_spectral_norm(_mlp(seed))
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return critic
+
+
+def test_sn_critic_step_runs_one_power_iteration_per_layer(monkeypatch):
+    critic = _moved_sn_critic()
+    counts = _count_power_iterations(monkeypatch)
+    calls = []
+    critic.register_forward_hook(lambda *_: calls.append(1))
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+    L.critic_step(critic, opt, torch.randn(8, 2) + 1, torch.randn(8, 2), "sn")
+    assert len(calls) == 1  # real and fake in one batch
+    layers = sn.spectral_norm_layers(critic)
+    assert len(layers) == 3
+    assert sorted(counts.values()) == [1, 1, 1]  # calling D twice would give 2 per layer
+
+
+def test_sn_critic_step_matches_a_reference_with_one_normalized_weight():
+    # Reference: run the step's power iteration by hand, then score real and fake in eval mode,
+    # where SN reuses the same u, v for both: one discriminator, one set of normalized weights.
+    real, fake = torch.randn(16, 2) + 1, torch.randn(16, 2)
+    critic = _moved_sn_critic()
+    ref = copy.deepcopy(critic)
+    sn.refresh_power_iteration(ref, n_iters=1)
+    ref.eval()
+    expected = ref(real).mean() - ref(fake).mean()
+    grads = torch.autograd.grad(-expected, list(ref.parameters()))
+    opt = torch.optim.SGD(critic.parameters(), lr=0.1)
+    gap = L.critic_step(critic, opt, real, fake, "sn")
+    assert gap == pytest.approx(float(expected.detach()), rel=1e-6)
+    for p, p0, g in zip(critic.parameters(), ref.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * g)
+    for name, layer in sn.spectral_norm_layers(critic).items():
+        ours, theirs = layer.parametrizations.weight[0], sn.spectral_norm_layers(ref)[name]
+        torch.testing.assert_close(ours._u, theirs.parametrizations.weight[0]._u)
+
+
+@pytest.mark.parametrize("method", ["none", "clip", "gp"])
+def test_critic_step_gap_equals_separate_forwards(method):
+    real, fake = torch.randn(16, 2) + 1, torch.randn(16, 2)
+    critic = _mlp(5)
+    with torch.no_grad():
+        expected = float(critic(real).mean() - critic(fake).mean())
+    calls = []
+    critic.register_forward_hook(lambda *_: calls.append(1))
+    opt = torch.optim.SGD(critic.parameters(), lr=0.01)
+    gap = L.critic_step(critic, opt, real, fake, method, generator=torch.Generator().manual_seed(0))
+    assert gap == pytest.approx(expected, rel=1e-6)
+    assert len(calls) == (2 if method == "gp" else 1)  # GP: one more forward on interpolates
+
+
+def test_critic_step_with_batchnorm_calls_the_critic_twice():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.LeakyReLU(0.1), nn.Linear(8, 1))
+    real, fake = torch.randn(16, 2) + 1, torch.randn(16, 2)
+    ref = copy.deepcopy(critic)
+    with torch.no_grad():
+        expected = float(ref(real).mean() - ref(fake).mean())  # batch statistics per half
+    calls = []
+    critic.register_forward_hook(lambda *_: calls.append(1))
+    gap = L.critic_step(critic, torch.optim.SGD(critic.parameters(), lr=0.01), real, fake, "none")
+    assert len(calls) == 2
+    assert gap == pytest.approx(expected, rel=1e-6)

@@ -1,6 +1,6 @@
 """Notebook 03's live sigma demo: a small SN discriminator trains while its sigmas are plotted.
 
-:func:`train_sigma_demo` does all the computing (tests call it); :func:`sigma_demo_controls`
+:func:`train_sigma_demo` does all the computing (tests call it); :class:`SigmaDemoControls`
 wires a slider for power iterations per step to it and shows the result in an
 ``ipywidgets.Image``, so the widget carries its own picture (no output capturing) and a
 headless run (papermill, nbval) needs no browser.
@@ -43,7 +43,9 @@ def train_sigma_demo(
 ) -> SigmaHistory:
     """Train the standard CNN discriminator with SN to tell smooth images from noise.
 
-    Vanilla GAN loss, Adam(lr, betas=(0.5, 0.999)); every ``record_every`` steps (and at step 0)
+    Vanilla GAN loss (mean BCE on the real half plus mean BCE on the fake half), with real and
+    fake in one concatenated batch so each step runs exactly ``n_power_iterations`` power
+    iterations per layer; Adam(lr, betas=(0.5, 0.999)). Every ``record_every`` steps (and at step 0)
     each layer's sigmas are appended to the history (:func:`sngan_edu.sn.record_sigma_history`)
     and ``callback(step, history)`` is called, e.g. to update a live plot. The large default
     learning rate moves the weights fast, so the one-iteration estimate visibly lags a little.
@@ -66,7 +68,7 @@ def train_sigma_demo(
     opt = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
     data = torch.Generator().manual_seed(seed + 1)
     history: SigmaHistory = {}
-    ones = torch.ones(batch_size)
+    labels = torch.cat((torch.ones(batch_size), torch.zeros(batch_size)))  # real, then fake
     for step in range(steps + 1):
         if step % record_every == 0 or step == steps:
             sn.record_sigma_history(history, D, step)
@@ -76,9 +78,12 @@ def train_sigma_demo(
             break
         real = smooth_images(batch_size, image_size, data)
         fake = noise_images(batch_size, image_size, data)
+        # ONE forward on real and fake together: every SN forward runs a power iteration, so
+        # D(real) then D(fake) would run two per step and score the halves with different weights.
+        logits = D(torch.cat((real, fake)))
         loss = F.binary_cross_entropy_with_logits(
-            D(real), ones
-        ) + F.binary_cross_entropy_with_logits(D(fake), 0 * ones)
+            logits[:batch_size], labels[:batch_size]
+        ) + F.binary_cross_entropy_with_logits(logits[batch_size:], labels[batch_size:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
