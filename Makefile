@@ -38,8 +38,9 @@ nbval: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check sngan_edu tests benchmarks
 
+# jupyter/settings/overrides.json5 holds this course's JupyterLab defaults (no news pop-up).
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --LabApp.app_settings_dir=$(abspath jupyter/settings) notebooks
 
 # Re-execute notebooks in place so their stored outputs match the code (then commit them).
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb

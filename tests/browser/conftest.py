@@ -2,7 +2,8 @@
 
 The server runs on 127.0.0.1 with a random token, serving a temporary copy of notebooks/ with
 outputs stripped (the committed notebooks are never touched), with settings, workspaces and
-runtime files in the temporary directory too. Debian's /usr/bin/chromium is driven by
+runtime files in the temporary directory too. Like ``make lab``, it reads the course's default
+settings from jupyter/settings/ (no Jupyter news pop-up). Debian's /usr/bin/chromium is driven by
 Playwright; without it every test here is skipped.
 """
 
@@ -26,6 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
+APP_SETTINGS = REPO / "jupyter" / "settings"  # overrides.json5: the course's settings defaults
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -91,6 +93,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.app_settings_dir={APP_SETTINGS}",
         f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
     ]  # fmt: skip
