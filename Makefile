@@ -9,7 +9,7 @@ NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sa
 	--nbval-cell-timeout 1200 -p no:cacheprovider
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/exercises/*.ipynb))
 
-.PHONY: help setup demo test unit nbval lint lab notebooks constraints clean
+.PHONY: help setup demo test unit nbval nbval-probe lint lab notebooks constraints clean
 
 help:
 	@echo "make demo   - set up .venv and run the notebook series headless into runs/<date-time>/"
@@ -34,6 +34,11 @@ unit: $(STAMP)
 
 nbval: $(STAMP)
 	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
+
+# nbval with torch/MKL/oneDNN forced onto AVX2 kernels: a cell whose stored output changes here
+# would also change on a CPU of another type (e.g. in CI), so it must print robust facts instead.
+nbval-probe: $(STAMP)
+	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sngan_edu tests benchmarks
