@@ -318,10 +318,6 @@ def prepare_critic(critic: nn.Module, method: str) -> nn.Module:
     return critic
 
 
-def _has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 def critic_step(
     critic: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -343,13 +339,12 @@ def critic_step(
     runs a power iteration, so two calls would run two per step and score the two halves with
     slightly different normalized weights. The gradient penalty still needs its own forward.
     """
+    from sngan_edu.train import has_batchnorm, score_real_and_fake
+
     _check_method(method)
     optimizer.zero_grad(set_to_none=True)
-    if _has_batchnorm(critic):
-        gap = critic(real).mean() - critic(fake).mean()
-    else:
-        out = critic(torch.cat((real, fake)))
-        gap = out[: real.shape[0]].mean() - out[real.shape[0] :].mean()
+    d_real, d_fake = score_real_and_fake(critic, real, fake, joint=not has_batchnorm(critic))
+    gap = d_real.mean() - d_fake.mean()
     loss = -gap
     if method == "gp":
         loss = loss + gradient_penalty(critic, real, fake, lam=lam, generator=generator)

@@ -215,6 +215,21 @@ def has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+def score_real_and_fake(
+    D: nn.Module, real: Tensor, fake: Tensor, joint: bool
+) -> tuple[Tensor, Tensor]:
+    """``(D(real), D(fake))``; with ``joint`` as ONE forward of the concatenated batch.
+
+    Every forward of an SN layer in training mode runs a power iteration, so two calls would run
+    two per update and score the halves with slightly different normalized weights. Two calls
+    are right only when D has BatchNorm, whose batch statistics would mix real and fake.
+    """
+    if not joint:
+        return D(real), D(fake)
+    out = D(torch.cat((real, fake)))
+    return out[: real.shape[0]], out[real.shape[0]:]
+
+
 def has_spectral_norm(model: nn.Module) -> bool:
     """True if any layer of ``model`` is spectrally normalized (per ``sngan_edu.sn``)."""
     from sngan_edu.sn import spectral_norm_layers
@@ -335,11 +350,7 @@ class Trainer:
         real = self.sample_real(bs, self.data_generator).to(self.device, non_blocking=True)
         with torch.no_grad():
             fake = self.G(self._noise(bs))
-        if self.joint_d_forward:
-            out = self.D(torch.cat((real, fake)))
-            d_real, d_fake = out[: real.shape[0]], out[real.shape[0]:]
-        else:
-            d_real, d_fake = self.D(real), self.D(fake)
+        d_real, d_fake = score_real_and_fake(self.D, real, fake, self.joint_d_forward)
         loss = self.loss.d_loss(d_real, d_fake)
         if self.config.regularizer == "gp":
             from sngan_edu.lipschitz import gradient_penalty
@@ -588,5 +599,6 @@ __all__ = [
     "Trainer",
     "has_batchnorm",
     "has_spectral_norm",
+    "score_real_and_fake",
     "train",
 ]

@@ -227,19 +227,6 @@ def test_static_figures_render():
     plt.close("all")
 
 
-def _count_power_iterations(monkeypatch) -> dict[int, int]:
-    """Total power iterations run per SpectralNorm module (by id) from now on."""
-    counts: dict[int, int] = {}
-    original = sn.SpectralNorm.power_iteration
-
-    def counting(self, weight_mat, n_iters):
-        counts[id(self)] = counts.get(id(self), 0) + n_iters
-        return original(self, weight_mat, n_iters)
-
-    monkeypatch.setattr(sn.SpectralNorm, "power_iteration", counting)
-    return counts
-
-
 def _moved_sn_critic(seed: int = 4) -> nn.Sequential:
     """An SN critic whose raw weights moved since its last power iteration (so u, v lag)."""
     critic = sn.apply_spectral_norm(_mlp(seed))
@@ -249,9 +236,10 @@ def _moved_sn_critic(seed: int = 4) -> nn.Sequential:
     return critic
 
 
-def test_sn_critic_step_runs_one_power_iteration_per_layer(monkeypatch):
+def test_sn_critic_step_runs_one_power_iteration_per_layer(power_iteration_counts):
     critic = _moved_sn_critic()
-    counts = _count_power_iterations(monkeypatch)
+    counts = power_iteration_counts
+    counts.clear()  # count from here on, not the iterations run when SN was attached
     calls = []
     critic.register_forward_hook(lambda *_: calls.append(1))
     opt = torch.optim.Adam(critic.parameters(), lr=1e-3)

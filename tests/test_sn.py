@@ -397,17 +397,11 @@ def test_train_sigma_demo_history_and_callback():
 
 
 @pytest.mark.parametrize("n_power_iterations", [1, 3])
-def test_train_sigma_demo_runs_n_power_iterations_per_step(monkeypatch, n_power_iterations):
+def test_train_sigma_demo_runs_n_power_iterations_per_step(power_iteration_counts,
+                                                           n_power_iterations):
     from sngan_edu.widgets.sigma import train_sigma_demo
 
-    counts: dict[int, int] = {}
-    original = sn.SpectralNorm.power_iteration
-
-    def counting(self, weight_mat, n_iters):
-        counts[id(self)] = counts.get(id(self), 0) + n_iters
-        return original(self, weight_mat, n_iters)
-
-    monkeypatch.setattr(sn.SpectralNorm, "power_iteration", counting)
+    counts = power_iteration_counts
     train_sigma_demo(n_power_iterations, steps=0)
     setup = sorted(counts.values())  # warm-up and torch's check forward when SN is attached
     counts.clear()
