@@ -5,8 +5,11 @@ the embedded digits held as one tensor, in the same process. Measurements are in
 (engine block, plain block, engine block, ...) and the median rate of each is compared, so the
 load from other processes affects both alike.
 
-    python benchmarks/train_throughput.py                 # default width 0.125 and full width
-    python benchmarks/train_throughput.py --widths 0.125 --rounds 9 --threads 2
+    python benchmarks/train_throughput.py        # notebook 05's default widths and full width
+    python benchmarks/train_throughput.py --widths 0.5/0.125 --rounds 9 --threads 2
+
+A width is ``G/D`` (channel multipliers of the generator and discriminator) or one number for
+both; notebook 05's default is ``0.5/0.125``, the paper's model is ``1``.
 """
 
 from __future__ import annotations
@@ -23,10 +26,19 @@ from sngan_edu.models.standard_cnn import Discriminator, Generator
 from sngan_edu.train import TrainConfig, Trainer
 
 
-def build(width: float, image_size: int, seed: int = 0):
+def parse_widths(text: str) -> tuple[float, float]:
+    """``"0.5/0.125"`` -> (0.5, 0.125); ``"1"`` -> (1.0, 1.0)."""
+    parts = text.split("/")
+    if len(parts) not in (1, 2):
+        raise ValueError(f"--widths entries must look like 0.5/0.125 or 1; got {text!r}")
+    g = float(parts[0])
+    return g, float(parts[-1])
+
+
+def build(widths: tuple[float, float], image_size: int, seed: int = 0):
     torch.manual_seed(seed)
-    G = Generator(image_size=image_size, channels=1, width=width)
-    D = Discriminator(image_size=image_size, channels=1, width=width, spectral_norm=True)
+    G = Generator(image_size=image_size, channels=1, width=widths[0])
+    D = Discriminator(image_size=image_size, channels=1, width=widths[1], spectral_norm=True)
     return G, D
 
 
@@ -56,34 +68,38 @@ class PlainLoop:
             loss_d.detach().item(), loss_g.detach().item()  # a typical loop logs every step
 
 
-def measure(width: float, image_size: int, block: int, rounds: int) -> tuple[float, float]:
-    """Median generator updates/s of (engine, plain loop), measured interleaved."""
+def measure(
+    widths: tuple[float, float], image_size: int, block: int, rounds: int
+) -> dict[str, float]:
+    """Median generator updates/s of the engine (default layout and channels_last, as notebook
+    05 runs it) and of the plain loop, measured interleaved in rotating order."""
     data = load_digits(image_size)
-    G1, D1 = build(width, image_size)
-    config = TrainConfig(steps=10**9, batch_size=64, preset="resnet", n_dis=1, loss="hinge",
-                         regularizer="sn", device="cpu", progress=False, log_every=50)
-    engine = Trainer(G1, D1, data.sample, config)
-    G2, D2 = build(width, image_size)
-    plain = PlainLoop(G2, D2, data.images, 64)
-    engine.fit(engine.step + 2)  # warm-up (allocator, oneDNN kernels)
-    plain.run(2)
-    rates = {"engine": [], "plain": []}
+    loops = {}
+    for name, channels_last in (("engine", False), ("engine NHWC", True)):
+        config = TrainConfig(steps=10**9, batch_size=64, preset="resnet", n_dis=1, loss="hinge",
+                             regularizer="sn", device="cpu", progress=False, log_every=50,
+                             channels_last=channels_last)
+        trainer = Trainer(*build(widths, image_size), data.sample, config)
+        loops[name] = lambda n, t=trainer: t.fit(t.step + n)
+    plain = PlainLoop(*build(widths, image_size), data.images, 64)
+    loops["plain"] = plain.run
+    for run in loops.values():
+        run(2)  # warm-up (allocator, oneDNN kernels)
+    names = list(loops)
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        order = ("engine", "plain") if r % 2 == 0 else ("plain", "engine")
-        for name in order:
+        for name in names[r % 3:] + names[: r % 3]:
             start = time.perf_counter()
-            if name == "engine":
-                engine.fit(engine.step + block)
-            else:
-                plain.run(block)
+            loops[name](block)
             rates[name].append(block / (time.perf_counter() - start))
-    return statistics.median(rates["engine"]), statistics.median(rates["plain"])
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--widths", nargs="+", type=float, default=[0.125, 1.0])
+    parser.add_argument("--widths", nargs="+", default=["0.5/0.125", "1"],
+                        help="G/D channel multipliers, or one number for both")
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
@@ -91,11 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     print(f"standard CNN, digits {args.image_size}x{args.image_size}, batch 64, SN, hinge, "
           f"n_dis=1, {args.threads} thread(s), {args.rounds} interleaved rounds (medians)")
-    for width in args.widths:
-        block = 30 if width <= 0.25 else 4
-        ours, plain = measure(width, args.image_size, block, args.rounds)
-        print(f"width {width:<6g} engine {ours:7.2f} G-updates/s   plain loop {plain:7.2f} "
-              f"G-updates/s   ratio engine/plain {ours / plain:5.2f}", flush=True)
+    for text in args.widths:
+        widths = parse_widths(text)
+        block = 30 if max(widths) <= 0.5 else 4
+        rate = measure(widths, args.image_size, block, args.rounds)
+        plain = rate["plain"]
+        print(f"width G/D {widths[0]:g}/{widths[1]:g}: plain loop {plain:6.2f} G-updates/s | "
+              f"engine {rate['engine']:6.2f} (ratio {rate['engine'] / plain:4.2f}) | "
+              f"engine channels_last {rate['engine NHWC']:6.2f} "
+              f"(ratio {rate['engine NHWC'] / plain:4.2f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,10 @@ BatchNorm statistics (torch's ``AveragedModel``), updated after every generator 
 checkpoints; :meth:`Trainer.sample` and :meth:`Trainer.generate` then use it. The average
 smooths out the generator's step-to-step oscillation, which sharpens samples.
 
+Memory layout: ``channels_last=True`` stores conv weights as NHWC, which lets oneDNN pick
+faster convolution kernels on the CPU (about 20% per step on notebook 05's models); the math
+is the same up to float rounding.
+
 Threads: on a small model or a busy CPU, torch's default of one thread per core can be many
 times slower than one thread (the threads wait on each other); ``num_threads=1`` sets that for
 the duration of ``fit`` only.
@@ -136,6 +140,7 @@ class TrainConfig:
     max_seconds: float | None = None  # optional wall-time budget (makes the run time-dependent)
     num_threads: int | None = None  # torch intra-op threads during fit (restored afterwards)
     g_ema: float | None = None  # decay of an exponential moving average of G's weights (or None)
+    channels_last: bool = False  # NHWC conv weights: faster oneDNN kernels on CPU (same math)
 
     def optimizer_settings(self) -> dict[str, float | int]:
         """The resolved ``lr_d``, ``lr_g``, ``beta1``, ``beta2`` and ``n_dis``."""
@@ -194,6 +199,8 @@ class TrainConfig:
             raise ValueError(f"max_seconds must be positive (or None); got {self.max_seconds!r}")
         if self.num_threads is not None:
             positive_int("num_threads", self.num_threads)
+        if not isinstance(self.channels_last, bool):
+            raise ValueError(f"channels_last must be True or False; got {self.channels_last!r}")
         if self.g_ema is not None and not (
             isinstance(self.g_ema, (int, float)) and not isinstance(self.g_ema, bool)
             and 0 < self.g_ema < 1
@@ -206,7 +213,7 @@ class TrainConfig:
 # Fields that may differ between a run and its resumption (they do not change the math).
 _RESUME_FREE_FIELDS = {
     "steps", "device", "log_every", "checkpoint_dir", "checkpoint_every", "resume", "progress",
-    "max_seconds", "num_threads",
+    "max_seconds", "num_threads", "channels_last",
 }
 
 
@@ -280,8 +287,10 @@ class Trainer:
                 raise ValueError(f"callbacks must be Callback instances; got {cb!r}")
         self.config = config
         self.device = resolve_device(config.device)
-        self.G = G.to(self.device)
-        self.D = D.to(self.device)
+        # channels_last changes only the memory layout of 4-d weights (conv kernels run NHWC).
+        layout = torch.channels_last if config.channels_last else torch.preserve_format
+        self.G = G.to(self.device, memory_format=layout)
+        self.D = D.to(self.device, memory_format=layout)
         self.sample_real = sample_real
         self.callbacks = list(callbacks)
         self.loss = get_loss(config.loss)

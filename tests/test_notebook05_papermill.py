@@ -23,11 +23,19 @@ def _run(tmp_path: Path, name: str, **parameters):
     )
 
 
+def _standard_cnn_params(width: float) -> tuple[int, int]:
+    from sngan_edu.models import standard_cnn
+
+    G = standard_cnn.Generator(image_size=16, channels=1, width=width)
+    D = standard_cnn.Discriminator(image_size=16, channels=1, width=width)
+    return tuple(sum(p.numel() for p in m.parameters()) for m in (G, D))
+
+
 def test_parameters_cell_is_tagged():
     declared = papermill.inspect_notebook(str(NOTEBOOK))
     expected = {"dataset", "data_root", "image_size", "width", "architecture", "loss",
                 "regularizer", "setting", "steps", "batch_size", "n_dis", "seed", "device",
-                "out_dir", "eval_every", "resume"}
+                "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay"}
     assert expected <= set(declared)
 
 
@@ -41,8 +49,13 @@ def test_tiny_run_writes_files_and_resumes(tmp_path):
     final = record["final"]
     assert final["step"] == 6 and 1 <= final["classes"] <= 10
     assert 0.0 <= final["confidence"] <= 1.0 and final["fd"] > 0
+    # the default: the Adam of the paper's setting D with n_dis overridden to 3
     assert record["optimizer"] == {"lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5, "beta2": 0.9,
-                                   "n_dis": 5}  # the default: the paper's setting D
+                                   "n_dis": 3}
+    assert record["parameters"]["d_width"] == 0.125 and record["parameters"]["g_ema"] == 0.99
+    # G at width 0.5 and D at 0.125 of the paper's channel counts (widths are really applied)
+    assert record["n_params"]["D"] == _standard_cnn_params(0.125)[1]
+    assert record["n_params"]["G"] == _standard_cnn_params(0.5)[0]
     for png in ["real.png", "samples_final.png", "samples/step_000003.png",
                 "samples/step_000006.png"]:
         with Image.open(out / png) as img:  # a real 8x8 grid of 16x16 images, 1 px padding
@@ -83,7 +96,10 @@ def test_resnet_without_sn(tmp_path):
     "parameters, message",
     [({"loss": "hinj"}, "loss must be one of"), ({"setting": "Z"}, "setting must be one of"),
      ({"regularizer": "bn"}, "regularizer must be one of"),
-     ({"image_size": 20}, "image_size must be a multiple of 8")],
+     ({"image_size": 20}, "image_size must be a multiple of 8"),
+     ({"d_width": -1}, "d_width must be a positive number"),
+     ({"g_ema": 1.5}, "g_ema must be a decay in (0, 1)"),
+     ({"lr_decay": "cosine"}, "lr_decay must be one of")],
 )
 def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError) as info:

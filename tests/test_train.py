@@ -341,3 +341,36 @@ def test_linear_lr_decay_and_threads_are_restored(tmp_path):
         Trainer(*tiny_models(), make_sampler("ring"), ck, callbacks=[StopAt(7)]).fit()
     resumed = train(*tiny_models(seed=5), make_sampler("ring"), ck)
     assert_bit_identical(full_state(reference), full_state(resumed))
+
+
+def test_channels_last_changes_the_layout_not_the_math(tmp_path):
+    from sngan_edu.data import load_digits
+    from sngan_edu.models import standard_cnn
+
+    data = load_digits(16)
+
+    def run(channels_last, **kw):
+        torch.manual_seed(0)
+        G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
+        D = standard_cnn.Discriminator(image_size=16, channels=1, width=0.125)
+        cfg = config(steps=4, batch_size=8, z_dim=128, preset="D", n_dis=2,
+                     channels_last=channels_last, **kw)
+        return train(G, D, data.sample, cfg)
+
+    plain, nhwc = run(False), run(True)
+    conv_g = plain.G.main[0].weight  # a ConvTranspose2d kernel
+    assert conv_g.is_contiguous() and not conv_g.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.G.main[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.D.main[0].parametrizations.weight.original.is_contiguous(
+        memory_format=torch.channels_last)
+    # The first D loss comes before any update: the same to rounding. Later, Adam turns rounding
+    # differences of near-zero gradients into steps of up to lr, so weights agree to a few lr.
+    assert nhwc.history["loss_d"][0] == pytest.approx(plain.history["loss_d"][0], rel=1e-5)
+    for key, value in plain.G.state_dict().items():
+        torch.testing.assert_close(nhwc.G.state_dict()[key], value, rtol=0, atol=5e-3)
+    # a channels_last checkpoint resumes into a run with the default layout
+    run(True, checkpoint_dir=str(tmp_path))
+    resumed = run(False, checkpoint_dir=str(tmp_path), resume=True)
+    assert resumed.step == 4
+    with pytest.raises(ValueError, match="channels_last must be True or False"):
+        config(channels_last="yes").validate()
