@@ -31,8 +31,7 @@ def parse_widths(text: str) -> tuple[float, float]:
     parts = text.split("/")
     if len(parts) not in (1, 2):
         raise ValueError(f"--widths entries must look like 0.5/0.125 or 1; got {text!r}")
-    g = float(parts[0])
-    return g, float(parts[-1])
+    return float(parts[0]), float(parts[-1])
 
 
 def build(widths: tuple[float, float], image_size: int, seed: int = 0):
