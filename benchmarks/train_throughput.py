@@ -1,6 +1,6 @@
 """Generator updates per second: the course's training engine vs a plain hand-written loop.
 
-Both train the same standard CNN (SN on every D layer, hinge loss, Adam, n_dis=1, batch 64) on
+All train the same standard CNN (SN on every D layer, hinge loss, Adam, n_dis=1, batch 64) on
 the embedded digits held as one tensor, in the same process. Measurements are interleaved
 (engine block, plain block, engine block, ...) and the median rate of each is compared, so the
 load from other processes affects both alike.
@@ -70,14 +70,16 @@ class PlainLoop:
 def measure(
     widths: tuple[float, float], image_size: int, block: int, rounds: int
 ) -> dict[str, float]:
-    """Median generator updates/s of the engine (default layout and channels_last, as notebook
-    05 runs it) and of the plain loop, measured interleaved in rotating order."""
+    """Median generator updates/s of the engine (default layout; channels_last; channels_last
+    with D's inputs shifted, as notebook 05 runs it) and of the plain loop, measured interleaved
+    in rotating order."""
     data = load_digits(image_size)
     loops = {}
-    for name, channels_last in (("engine", False), ("engine NHWC", True)):
+    variants = (("engine", False, 0), ("engine NHWC", True, 0), ("engine NHWC+shift", True, 1))
+    for name, channels_last, translate in variants:
         config = TrainConfig(steps=10**9, batch_size=64, preset="resnet", n_dis=1, loss="hinge",
                              regularizer="sn", device="cpu", progress=False, log_every=50,
-                             channels_last=channels_last)
+                             channels_last=channels_last, translate=translate)
         trainer = Trainer(*build(widths, image_size), data.sample, config)
         loops[name] = lambda n, t=trainer: t.fit(t.step + n)
     plain = PlainLoop(*build(widths, image_size), data.images, 64)
@@ -87,7 +89,8 @@ def measure(
     names = list(loops)
     rates: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % 3:] + names[: r % 3]:
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
             start = time.perf_counter()
             loops[name](block)
             rates[name].append(block / (time.perf_counter() - start))
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"width G/D {widths[0]:g}/{widths[1]:g}: plain loop {plain:6.2f} G-updates/s | "
               f"engine {rate['engine']:6.2f} (ratio {rate['engine'] / plain:4.2f}) | "
               f"engine channels_last {rate['engine NHWC']:6.2f} "
-              f"(ratio {rate['engine NHWC'] / plain:4.2f})", flush=True)
+              f"(ratio {rate['engine NHWC'] / plain:4.2f}) | with translate=1 "
+              f"{rate['engine NHWC+shift']:6.2f} (ratio {rate['engine NHWC+shift'] / plain:4.2f})",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ BatchNorm statistics (torch's ``AveragedModel``), updated after every generator 
 checkpoints; :meth:`Trainer.sample` and :meth:`Trainer.generate` then use it. The average
 smooths out the generator's step-to-step oscillation, which sharpens samples.
 
+Augmentation: ``translate=k`` shifts every image D sees, real and fake, in both D and G steps,
+by a random up to ``k`` pixels (:func:`sngan_edu.augment.random_translate`, DiffAugment). The
+shifts come from a third generator of the trainer, saved in checkpoints. It keeps a D on a
+small dataset from memorising it; G still learns the unshifted images.
+
 Memory layout: ``channels_last=True`` stores conv weights as NHWC, which lets oneDNN pick
 faster convolution kernels on the CPU (about 20% per step on notebook 05's models); the math
 is the same up to float rounding.
@@ -87,6 +92,7 @@ import torch
 from torch import Tensor, nn
 
 from sngan_edu import checkpoint as ckpt
+from sngan_edu.augment import random_translate
 from sngan_edu.callbacks import Callback
 from sngan_edu.device import resolve_device
 from sngan_edu.losses import LOSS_NAMES, get_loss
@@ -141,6 +147,7 @@ class TrainConfig:
     num_threads: int | None = None  # torch intra-op threads during fit (restored afterwards)
     g_ema: float | None = None  # decay of an exponential moving average of G's weights (or None)
     channels_last: bool = False  # NHWC conv weights: faster oneDNN kernels on CPU (same math)
+    translate: int = 0  # D sees real and fake shifted by up to this many pixels (DiffAugment)
 
     def optimizer_settings(self) -> dict[str, float | int]:
         """The resolved ``lr_d``, ``lr_g``, ``beta1``, ``beta2`` and ``n_dis``."""
@@ -199,6 +206,7 @@ class TrainConfig:
             raise ValueError(f"max_seconds must be positive (or None); got {self.max_seconds!r}")
         if self.num_threads is not None:
             positive_int("num_threads", self.num_threads)
+        positive_int("translate", self.translate, allow_zero=True)
         if not isinstance(self.channels_last, bool):
             raise ValueError(f"channels_last must be True or False; got {self.channels_last!r}")
         if self.g_ema is not None and not (
@@ -331,6 +339,7 @@ class Trainer:
         self.z_generator = torch.Generator(device=self.device).manual_seed(config.seed)
         # A different stream for the data (same seed in two generators would give twin streams).
         self.data_generator = torch.Generator().manual_seed(config.seed + 0x5EED)
+        self.augment_generator = torch.Generator().manual_seed(config.seed + 0xA06)
 
         self.step = 0
         self.elapsed = 0.0  # seconds spent in fit (not part of the reproducible state)
@@ -354,11 +363,18 @@ class Trainer:
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.config.z_dim, generator=self.z_generator, device=self.device)
 
+    def _augment(self, images: Tensor) -> Tensor:
+        """What D sees: ``images`` randomly shifted if ``config.translate`` > 0 (else as is)."""
+        if not self.config.translate:
+            return images
+        return random_translate(images, self.config.translate, self.augment_generator)
+
     def _d_step(self) -> Tensor:
         bs = self.config.batch_size
         real = self.sample_real(bs, self.data_generator).to(self.device, non_blocking=True)
         with torch.no_grad():
             fake = self.G(self._noise(bs))
+        real, fake = self._augment(real), self._augment(fake)
         d_real, d_fake = score_real_and_fake(self.D, real, fake, self.joint_d_forward)
         loss = self.loss.d_loss(d_real, d_fake)
         if self.config.regularizer == "gp":
@@ -380,7 +396,8 @@ class Trainer:
         for p in self._d_params:  # no gradient needed for D's weights in the G update
             p.requires_grad_(False)
         try:
-            loss = self.loss.g_loss(self.D(self.G(self._noise(self.config.batch_size))))
+            fake = self._augment(self.G(self._noise(self.config.batch_size)))
+            loss = self.loss.g_loss(self.D(fake))
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
@@ -537,6 +554,7 @@ class Trainer:
             "rng_torch": torch.get_rng_state(),
             "rng_z": self.z_generator.get_state(),
             "rng_data": self.data_generator.get_state(),
+            "rng_augment": self.augment_generator.get_state(),
             "history": self.history,
             "config": asdict(self.config),
         }
@@ -571,6 +589,8 @@ class Trainer:
         torch.set_rng_state(state["rng_torch"])
         self.z_generator.set_state(state["rng_z"])
         self.data_generator.set_state(state["rng_data"])
+        if "rng_augment" in state:  # absent in checkpoints written before augmentation existed
+            self.augment_generator.set_state(state["rng_augment"])
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         if "sampler" in state and hasattr(self.sample_real, "load_state_dict"):

@@ -35,7 +35,7 @@ def test_parameters_cell_is_tagged():
     declared = papermill.inspect_notebook(str(NOTEBOOK))
     expected = {"dataset", "data_root", "image_size", "width", "architecture", "loss",
                 "regularizer", "setting", "steps", "batch_size", "n_dis", "seed", "device",
-                "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay"}
+                "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay", "translate"}
     assert expected <= set(declared)
 
 
@@ -86,9 +86,10 @@ def test_tiny_run_writes_files_and_resumes(tmp_path):
 def test_resnet_without_sn(tmp_path):
     out = tmp_path / "resnet"
     _run(tmp_path, "resnet", steps=2, eval_every=2, out_dir=str(out), architecture="resnet",
-         regularizer="none", setting="C")
+         regularizer="none", setting="C", translate=2)
     record = json.loads((out / "metrics.json").read_text())
     assert record["step"] == 2 and record["parameters"]["architecture"] == "resnet"
+    assert checkpoint.load(out / "checkpoint.pt")["config"]["translate"] == 2  # reached the engine
     assert json.loads((out / "sigma_history.json").read_text()) == {}
 
 
@@ -99,7 +100,9 @@ def test_resnet_without_sn(tmp_path):
      ({"image_size": 20}, "image_size must be a multiple of 8"),
      ({"d_width": -1}, "d_width must be a positive number"),
      ({"g_ema": 1.5}, "g_ema must be a decay in (0, 1)"),
-     ({"lr_decay": "cosine"}, "lr_decay must be one of")],
+     ({"lr_decay": "cosine"}, "lr_decay must be one of"),
+     ({"translate": 8}, "translate must be below image_size / 2"),
+     ({"translate": -1}, "translate must be an integer >= 0")],
 )
 def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError) as info:

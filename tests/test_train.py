@@ -377,3 +377,65 @@ def test_channels_last_changes_the_layout_not_the_math(tmp_path):
         assert torch.equal(resumed.G.state_dict()[key], value), key
     with pytest.raises(ValueError, match="channels_last must be True or False"):
         config(channels_last="yes").validate()
+
+
+class RecordingD(nn.Module):
+    """Wraps a D and keeps every batch it is shown."""
+
+    def __init__(self, D):
+        super().__init__()
+        self.D, self.inputs = D, []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.D(x)
+
+
+def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
+    from sngan_edu.data import load_digits
+    from sngan_edu.models import standard_cnn
+
+    data = load_digits(16)
+    digit = data.float_images(1)  # a sampler that always returns this one digit
+
+    def same_digit(n, gen):
+        return digit.expand(n, -1, -1, -1).clone()
+
+    def run(translate, **kw):
+        torch.manual_seed(0)
+        G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
+        D = RecordingD(standard_cnn.Discriminator(image_size=16, channels=1, width=0.125))
+        cfg = config(steps=4, batch_size=32, z_dim=128, preset="D", n_dis=1,
+                     translate=translate, **kw)
+        return train(G, D, same_digit, cfg)
+
+    plain, shifted = run(0), run(1)
+    # joint forward: the first half of each D-step batch is the real one
+    plain_real, shifted_real = plain.D.inputs[0][:32], shifted.D.inputs[0][:32]
+    assert all(torch.equal(x, digit[0]) for x in plain_real)
+    shifts = {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    padded = torch.nn.functional.pad(digit, (1, 1, 1, 1), mode="replicate")[0]
+    crops = {s: padded[:, 1 + s[0]:17 + s[0], 1 + s[1]:17 + s[1]] for s in shifts}
+    matched = {next(s for s, c in crops.items() if torch.equal(x, c)) for x in shifted_real}
+    assert len(matched) > 3  # several different shifts within one batch
+    assert not torch.equal(plain.G.head[0].weight, shifted.G.head[0].weight)
+    # the shift generator is part of the checkpoint: an interrupted run resumes bit for bit
+    reference = run(1)
+    cfg_dir = dict(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True)
+    torch.manual_seed(0)
+    G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
+    D = standard_cnn.Discriminator(image_size=16, channels=1, width=0.125)
+    first = Trainer(G, D, same_digit, config(steps=4, batch_size=32, z_dim=128, preset="D",
+                                             n_dis=1, translate=1, **cfg_dir),
+                    callbacks=[StopAt(3)])
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
+    D = standard_cnn.Discriminator(image_size=16, channels=1, width=0.125)
+    second = train(G, D, same_digit, config(steps=4, batch_size=32, z_dim=128, preset="D",
+                                            n_dis=1, translate=1, **cfg_dir))
+    assert second.history["loss_d"] == reference.history["loss_d"]
+    for key, value in reference.G.state_dict().items():
+        assert torch.equal(second.G.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="translate must be a non-negative integer"):
+        config(translate=-1).validate()
