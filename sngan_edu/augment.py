@@ -14,21 +14,28 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def check_max_shift(max_shift: int, image_size: int, name: str = "max_shift") -> None:
+    """ValueError (naming ``name``) unless ``max_shift`` is a whole number of pixels below half
+    of ``image_size``: a larger shift would move most of the image out of view."""
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {max_shift!r}")
+    if 2 * max_shift >= image_size:
+        raise ValueError(f"{name} must be below half the image side ({image_size} px); "
+                         f"got {max_shift}")
+
+
 def random_translate(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
     """Shift each image of ``x`` (N, C, H, W) by its own random (dy, dx) in [-max_shift, max_shift].
 
     Pixels shifted in from outside repeat the border (no artificial frame). ``max_shift=0``
     returns ``x`` itself. Differentiable in ``x``; the shifts come from ``generator`` (on CPU).
     """
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be a non-negative integer; got {max_shift!r}")
     if x.dim() != 4:
         raise ValueError(f"x must be a batch of images (N, C, H, W); got shape {tuple(x.shape)}")
+    n, _, h, w = x.shape
+    check_max_shift(max_shift, min(h, w))
     if max_shift == 0:
         return x
-    n, _, h, w = x.shape
-    if max_shift >= min(h, w):
-        raise ValueError(f"max_shift must be smaller than the image ({h}x{w}); got {max_shift}")
     shifts = torch.randint(0, 2 * max_shift + 1, (2, n, 1, 1), generator=generator).to(x.device)
     padded = F.pad(x, (max_shift,) * 4, mode="replicate")
     # Output pixel (i, j) of image k reads padded pixel (i + dy_k, j + dx_k), dy_k in [0, 2s].
@@ -38,4 +45,4 @@ def random_translate(x: Tensor, max_shift: int, generator: torch.Generator | Non
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 
-__all__ = ["random_translate"]
+__all__ = ["check_max_shift", "random_translate"]

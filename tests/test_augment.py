@@ -63,7 +63,7 @@ def test_gradients_flow_back_to_the_input():
     [
         (torch.zeros(2, 1, 8, 8), -1, "max_shift must be a non-negative integer"),
         (torch.zeros(2, 1, 8, 8), 1.5, "max_shift must be a non-negative integer"),
-        (torch.zeros(2, 1, 8, 8), 8, "smaller than the image"),
+        (torch.zeros(2, 1, 8, 8), 4, "below half the image side"),
         (torch.zeros(1, 8, 8), 1, r"\(N, C, H, W\)"),
     ],
 )

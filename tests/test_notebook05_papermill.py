@@ -101,8 +101,8 @@ def test_resnet_without_sn(tmp_path):
      ({"d_width": -1}, "d_width must be a positive number"),
      ({"g_ema": 1.5}, "g_ema must be a decay in (0, 1)"),
      ({"lr_decay": "cosine"}, "lr_decay must be one of"),
-     ({"translate": 8}, "translate must be below image_size / 2"),
-     ({"translate": -1}, "translate must be an integer >= 0")],
+     ({"translate": 8}, "translate must be below half the image side"),
+     ({"translate": -1}, "translate must be a non-negative integer")],
 )
 def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError) as info:

@@ -401,15 +401,17 @@ def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
     def same_digit(n, gen):
         return digit.expand(n, -1, -1, -1).clone()
 
-    def run(translate, **kw):
+    def trainer(translate, callbacks=(), **kw):
         torch.manual_seed(0)
         G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
         D = RecordingD(standard_cnn.Discriminator(image_size=16, channels=1, width=0.125))
         cfg = config(steps=4, batch_size=32, z_dim=128, preset="D", n_dis=1,
                      translate=translate, **kw)
-        return train(G, D, same_digit, cfg)
+        return Trainer(G, D, same_digit, cfg, callbacks)
 
-    plain, shifted = run(0), run(1)
+    plain, shifted = trainer(0), trainer(1)
+    plain.fit()
+    shifted.fit()
     # joint forward: the first half of each D-step batch is the real one
     plain_real, shifted_real = plain.D.inputs[0][:32], shifted.D.inputs[0][:32]
     assert all(torch.equal(x, digit[0]) for x in plain_real)
@@ -420,22 +422,14 @@ def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
     assert len(matched) > 3  # several different shifts within one batch
     assert not torch.equal(plain.G.head[0].weight, shifted.G.head[0].weight)
     # the shift generator is part of the checkpoint: an interrupted run resumes bit for bit
-    reference = run(1)
-    cfg_dir = dict(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True)
-    torch.manual_seed(0)
-    G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
-    D = standard_cnn.Discriminator(image_size=16, channels=1, width=0.125)
-    first = Trainer(G, D, same_digit, config(steps=4, batch_size=32, z_dim=128, preset="D",
-                                             n_dis=1, translate=1, **cfg_dir),
-                    callbacks=[StopAt(3)])
+    resumable = dict(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True)
     with pytest.raises(KeyboardInterrupt):
-        first.fit()
-    G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
-    D = standard_cnn.Discriminator(image_size=16, channels=1, width=0.125)
-    second = train(G, D, same_digit, config(steps=4, batch_size=32, z_dim=128, preset="D",
-                                            n_dis=1, translate=1, **cfg_dir))
-    assert second.history["loss_d"] == reference.history["loss_d"]
-    for key, value in reference.G.state_dict().items():
+        trainer(1, callbacks=[StopAt(3)], **resumable).fit()
+    second = trainer(1, **resumable)
+    assert second.step == 2
+    second.fit()
+    assert second.history["loss_d"] == shifted.history["loss_d"]
+    for key, value in shifted.G.state_dict().items():
         assert torch.equal(second.G.state_dict()[key], value), key
     with pytest.raises(ValueError, match="translate must be a non-negative integer"):
         config(translate=-1).validate()
