@@ -3,12 +3,20 @@
 Train it (the digits weights already ship in ``data/digits_classifier.pt``)::
 
     python -m sngan_edu.evaluator --dataset digits --out data/digits_classifier.pt
+    python -m sngan_edu.evaluator --dataset digits --outlier-weight 0 \\
+        --out data/digits_classifier_plain.pt
     python -m sngan_edu.evaluator --dataset mnist --data-root ~/data --image-size 28 \\
         --out data/mnist_classifier.pt
 
 The classifier's softmax gives class coverage and confidence, its penultimate layer the
 features for a Frechet distance (see :mod:`sngan_edu.image_metrics`). Training is seeded and
 uses deterministic algorithms, so the same command gives the same weights on the same machine.
+
+The course's scorer is trained with *outlier exposure* (``--outlier-weight 0.5``): it also learns
+to be unsure on junk images, so a high confidence means "looks like a digit". The plain
+classifier (``--outlier-weight 0``, shipped as ``data/digits_classifier_plain.pt``) is the usual
+recipe of GAN papers; it is confident on almost anything, pure noise included, and is kept only
+to compare the two.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from sngan_edu.data import DATASETS, ImageData, load_image_data
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIGITS_CLASSIFIER = REPO_ROOT / "data" / "digits_classifier.pt"
+DIGITS_PLAIN_CLASSIFIER = REPO_ROOT / "data" / "digits_classifier_plain.pt"
 FEATURE_DIM = 128
 
 
@@ -110,6 +119,14 @@ def accuracy(model: Classifier, data: ImageData, batch_size: int = 512) -> float
     return correct / len(data)
 
 
+def check_outlier_weight(outlier_weight: float) -> None:
+    """Raise ValueError unless ``outlier_weight`` is a number >= 0."""
+    if (isinstance(outlier_weight, bool) or not isinstance(outlier_weight, (int, float))
+            or not outlier_weight >= 0):
+        raise ValueError(f"outlier_weight must be a number >= 0 (0: plain classifier, "
+                         f"0.5: the course's default); got {outlier_weight!r}")
+
+
 def train_classifier(
     train: ImageData, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
     outlier_weight: float = 0.5,
@@ -120,6 +137,7 @@ def train_classifier(
     """
     if train.labels is None:
         raise ValueError("train_classifier needs labelled data; this dataset has no labels")
+    check_outlier_weight(outlier_weight)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     num_classes = int(train.labels.max().item()) + 1
@@ -134,12 +152,15 @@ def train_classifier(
             idx = order[start : start + batch_size]
             x = _augment(train.as_float(train.images[idx]), gen)
             y = train.labels[idx]
-            junk = make_junk(x, y, gen)
-            logits = model(torch.cat([x, junk]))
-            # cross-entropy on digits + cross-entropy to the uniform distribution on junk
-            loss = F.cross_entropy(logits[: len(x)], y) - outlier_weight * (
-                F.log_softmax(logits[len(x):], 1).mean()
-            )
+            if outlier_weight:
+                junk = make_junk(x, y, gen)
+                logits = model(torch.cat([x, junk]))
+                # cross-entropy on digits + cross-entropy to the uniform distribution on junk
+                loss = F.cross_entropy(logits[: len(x)], y) - outlier_weight * (
+                    F.log_softmax(logits[len(x):], 1).mean()
+                )
+            else:  # the plain classifier: digits only
+                loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -188,17 +209,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outlier-weight", type=float, default=0.5,
+                        help="weight of the junk-is-unsure term (0: a plain classifier)")
     parser.add_argument("--out", default=str(DIGITS_CLASSIFIER))
     args = parser.parse_args(argv)
+    try:
+        check_outlier_weight(args.outlier_weight)
+    except ValueError as err:
+        parser.error(str(err))  # a usage message, not a stack trace
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)  # bit-for-bit reproducible on CPU
     load = dict(dataset=args.dataset, data_root=args.data_root, image_size=args.image_size)
     train = load_image_data(split="train", **load)
     test = load_image_data(split="test", **load)
-    model = train_classifier(train, epochs=args.epochs, seed=args.seed)
+    model = train_classifier(train, epochs=args.epochs, seed=args.seed,
+                             outlier_weight=args.outlier_weight)
     acc = accuracy(model, test)
     meta = {"dataset": args.dataset, "image_size": args.image_size, "epochs": args.epochs,
-            "seed": args.seed, "test_accuracy": round(acc, 4), "n_train": len(train)}
+            "seed": args.seed, "outlier_weight": args.outlier_weight,
+            "test_accuracy": round(acc, 4), "n_train": len(train)}
     save_classifier(model, args.out, meta)
     print(f"test accuracy {acc:.4f} on {len(test)} held-out images; wrote {args.out}")
 

@@ -31,6 +31,47 @@ def test_shipped_weights_load_safely_and_are_small(clf):
     assert not clf.training
 
 
+@pytest.fixture(scope="module")
+def plain_clf():
+    return evaluator.load_classifier(evaluator.DIGITS_PLAIN_CLASSIFIER)
+
+
+def test_shipped_plain_classifier_is_accurate_but_confident_on_noise(clf, plain_clf, digits):
+    """The plain classifier (no outlier exposure) exists to show what the course's scorer fixes:
+    both are accurate on held-out digits, only the course's is unsure on noise."""
+    assert evaluator.DIGITS_PLAIN_CLASSIFIER.stat().st_size < 2_000_000
+    assert plain_clf.meta["outlier_weight"] == 0 and plain_clf.meta["dataset"] == "digits"
+    _, test = digits
+    assert evaluator.accuracy(plain_clf, test) >= 0.97
+    noise = torch.rand(500, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    plain_noise = image_metrics.classifier_metrics(plain_clf, noise)["confidence"]
+    strict_noise = image_metrics.classifier_metrics(clf, noise)["confidence"]
+    assert plain_noise > 0.6 and strict_noise < 0.3
+    real = [image_metrics.classifier_metrics(c, test.images)["confidence"]
+            for c in (clf, plain_clf)]
+    assert min(real) > 0.9
+
+
+def test_outlier_weight_zero_trains_on_digits_only(digits, monkeypatch):
+    train, _ = digits
+    small = type(train)(train.images[:64], train.labels[:64], "digits")
+    calls = []
+    real_make_junk = evaluator.make_junk
+    monkeypatch.setattr(evaluator, "make_junk",
+                        lambda *a: calls.append(1) or real_make_junk(*a))
+    evaluator.train_classifier(small, epochs=1, outlier_weight=0)
+    assert calls == []
+    evaluator.train_classifier(small, epochs=1, outlier_weight=0.5)
+    assert len(calls) == 1  # one batch of 64
+
+
+@pytest.mark.parametrize("bad", [-0.1, "0.5", True, float("nan")])
+def test_bad_outlier_weight_is_rejected(digits, bad):
+    train, _ = digits
+    with pytest.raises(ValueError, match="outlier_weight must be a number >= 0"):
+        evaluator.train_classifier(train, epochs=1, outlier_weight=bad)
+
+
 def test_held_out_accuracy(clf, digits):
     _, test = digits
     acc = evaluator.accuracy(clf, test)
@@ -82,10 +123,19 @@ def test_training_is_deterministic_and_junk_is_valid(digits):
 
 def test_cli_writes_loadable_weights(tmp_path, capsys):
     out = tmp_path / "clf.pt"
-    evaluator.main(["--dataset", "digits", "--epochs", "1", "--out", str(out)])
+    evaluator.main(["--dataset", "digits", "--epochs", "1", "--outlier-weight", "0",
+                    "--out", str(out)])
     assert "test accuracy" in capsys.readouterr().out
     model = evaluator.load_classifier(out)
     assert model.meta["epochs"] == 1 and 0.5 < model.meta["test_accuracy"] <= 1
+    assert model.meta["outlier_weight"] == 0
+
+
+def test_cli_rejects_a_negative_outlier_weight(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        evaluator.main(["--outlier-weight", "-1", "--out", str(tmp_path / "clf.pt")])
+    assert "outlier_weight must be a number >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "clf.pt").exists()
 
 
 def test_missing_weights_message(tmp_path):
