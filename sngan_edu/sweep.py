@@ -37,7 +37,8 @@ REGULARIZERS = ("sn", "none")
 # Notebook 05's defaults (a wider G, an averaged G) are tuned for one good run, not for this.
 # d_width None: D takes G's width, so ``-p width 1`` is the paper's model.
 SWEEP_PARAMETERS: dict[str, Any] = {"width": 0.125, "d_width": None, "g_ema": None,
-                                    "translate": 0, "lr_decay": "none", "cpu_threads": 1}
+                                    "translate": 0, "z_dim": 128, "lr_decay": "none",
+                                    "cpu_threads": 1}
 
 
 def run_name(setting: str, regularizer: str, seed: int) -> str:

@@ -35,7 +35,8 @@ def test_parameters_cell_is_tagged():
     declared = papermill.inspect_notebook(str(NOTEBOOK))
     expected = {"dataset", "data_root", "image_size", "width", "architecture", "loss",
                 "regularizer", "setting", "steps", "batch_size", "n_dis", "seed", "device",
-                "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay", "translate"}
+                "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay", "translate",
+                "z_dim"}
     assert expected <= set(declared)
 
 
@@ -86,10 +87,12 @@ def test_tiny_run_writes_files_and_resumes(tmp_path):
 def test_resnet_without_sn(tmp_path):
     out = tmp_path / "resnet"
     _run(tmp_path, "resnet", steps=2, eval_every=2, out_dir=str(out), architecture="resnet",
-         regularizer="none", setting="C", translate=2)
+         regularizer="none", setting="C", translate=2, z_dim=16)
     record = json.loads((out / "metrics.json").read_text())
     assert record["step"] == 2 and record["parameters"]["architecture"] == "resnet"
-    assert checkpoint.load(out / "checkpoint.pt")["config"]["translate"] == 2  # reached the engine
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert state["config"]["translate"] == 2 and state["config"]["z_dim"] == 16  # in the engine
+    assert state["G"]["linear.weight"].shape[1] == 16  # and the generator's input layer
     assert json.loads((out / "sigma_history.json").read_text()) == {}
 
 
@@ -102,7 +105,8 @@ def test_resnet_without_sn(tmp_path):
      ({"g_ema": 1.5}, "g_ema must be a decay in (0, 1)"),
      ({"lr_decay": "cosine"}, "lr_decay must be one of"),
      ({"translate": 8}, "translate must be below half the image side"),
-     ({"translate": -1}, "translate must be a non-negative integer")],
+     ({"translate": -1}, "translate must be a non-negative integer"),
+     ({"z_dim": 0}, "z_dim must be a positive integer")],
 )
 def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError) as info:
