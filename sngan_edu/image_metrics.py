@@ -102,10 +102,13 @@ def classifier_metrics(
     fake: torch.Tensor,
     real: torch.Tensor | None = None,
     min_share: float = 0.01,
+    plain: Classifier | None = None,
 ) -> dict[str, float]:
     """All classifier-based scores of ``fake`` images (and FD against ``real`` if given).
 
-    Returns {"classes": int, "class_kl": float, "confidence": float, "fd": float (if real)}.
+    Returns {"classes": int, "class_kl": float, "confidence": float, "fd": float (if real),
+    "confidence_plain": float (if ``plain``, a second classifier, is given: its mean
+    confidence, for comparison)}.
     """
     probs, feats = classifier_outputs(classifier, fake)
     out = {
@@ -116,6 +119,8 @@ def classifier_metrics(
     if real is not None:
         _, real_feats = classifier_outputs(classifier, real)
         out["fd"] = frechet_distance(*gaussian_stats(feats), *gaussian_stats(real_feats))
+    if plain is not None:
+        out["confidence_plain"] = mean_confidence(classifier_outputs(plain, fake)[0])
     return out
 
 

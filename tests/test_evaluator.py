@@ -147,3 +147,14 @@ def test_unlabelled_data_is_rejected(digits):
     train, _ = digits
     with pytest.raises(ValueError, match="labelled"):
         evaluator.train_classifier(type(train)(train.images[:8], None, "folder"), epochs=1)
+
+
+def test_classifier_metrics_adds_the_plain_classifiers_mean_confidence(clf, plain_clf, digits):
+    _, test = digits
+    x = test.images[:200]
+    scores = image_metrics.classifier_metrics(clf, x, plain=plain_clf)
+    with torch.no_grad():  # reference: the plain classifier's mean top softmax, by hand
+        expected = plain_clf(x).softmax(1).max(1).values.mean().item()
+    assert scores["confidence_plain"] == pytest.approx(expected, abs=1e-6)
+    assert scores["confidence"] != pytest.approx(expected, abs=1e-4)  # not the scorer's own
+    assert "confidence_plain" not in image_metrics.classifier_metrics(clf, x)
