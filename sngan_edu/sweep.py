@@ -35,10 +35,11 @@ REGULARIZERS = ("sn", "none")
 # The sweep's own model: G and D at the same small width, sampled from G itself, one CPU thread
 # (so two runs can share a machine). The paper's Figure 1 also keeps one model for all settings.
 # Notebook 05's defaults (a wider G, an averaged G) are tuned for one good run, not for this.
-# d_width None: D takes G's width, so ``-p width 1`` is the paper's model.
+# d_width None: D takes G's width, so ``-p width 1`` is the paper's model. Batch 64 and z_dim 128
+# are the paper's (and the stored sweep's), whatever notebook 05's CPU defaults are.
 SWEEP_PARAMETERS: dict[str, Any] = {"width": 0.125, "d_width": None, "g_ema": None,
-                                    "translate": 0, "z_dim": 128, "lr_decay": "none",
-                                    "cpu_threads": 1}
+                                    "translate": 0, "z_dim": 128, "batch_size": 64,
+                                    "lr_decay": "none", "cpu_threads": 1}
 
 
 def run_name(setting: str, regularizer: str, seed: int) -> str:

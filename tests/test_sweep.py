@@ -40,6 +40,7 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     assert calls[0]["d_width"] is None and calls[0]["g_ema"] is None  # D takes G's width
     assert calls[0]["cpu_threads"] == 1 and calls[0]["translate"] == 0
     assert calls[0]["z_dim"] == 128  # the stored sweep's latent size, whatever 05's default
+    assert calls[0]["batch_size"] == 64  # the paper's and the stored sweep's batch
     assert res["parameters"]["width"] == 0.25 and res["parameters"]["d_width"] is None
     status = {(r["setting"], r["regularizer"]): r["status"] for r in res["runs"]}
     assert status == {("D", "sn"): "ok", ("D", "none"): "failed", ("F", "sn"): "ok",
