@@ -36,7 +36,7 @@ def test_parameters_cell_is_tagged():
     expected = {"dataset", "data_root", "image_size", "width", "architecture", "loss",
                 "regularizer", "setting", "steps", "batch_size", "n_dis", "seed", "device",
                 "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay", "translate",
-                "z_dim"}
+                "z_dim", "max_minutes"}
     assert expected <= set(declared)
 
 
@@ -96,6 +96,19 @@ def test_resnet_without_sn(tmp_path):
     assert json.loads((out / "sigma_history.json").read_text()) == {}
 
 
+@pytest.mark.slow
+def test_max_minutes_stops_training_early_and_keeps_a_checkpoint(tmp_path):
+    out = tmp_path / "budget"
+    _run(tmp_path, "budget", steps=100_000, eval_every=50_000, out_dir=str(out),
+         max_minutes=0.05)  # 3 s: far fewer than 100k steps
+    record = json.loads((out / "metrics.json").read_text())
+    assert 1 <= record["step"] < 100_000 and record["parameters"]["max_minutes"] == 0.05
+    assert [row["step"] for row in record["metrics"]] == [record["step"]]  # scored at the stop
+    assert record["train_seconds"] < 60
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert state["step"] == record["step"] and state["config"]["max_seconds"] == 3.0
+
+
 @pytest.mark.parametrize(
     "parameters, message",
     [({"loss": "hinj"}, "loss must be one of"), ({"setting": "Z"}, "setting must be one of"),
@@ -106,7 +119,8 @@ def test_resnet_without_sn(tmp_path):
      ({"lr_decay": "cosine"}, "lr_decay must be one of"),
      ({"translate": 8}, "translate must be below half the image side"),
      ({"translate": -1}, "translate must be a non-negative integer"),
-     ({"z_dim": 0}, "z_dim must be a positive integer")],
+     ({"z_dim": 0}, "z_dim must be a positive integer"),
+     ({"max_minutes": 0}, "max_minutes must be a positive number of minutes")],
 )
 def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError) as info:
