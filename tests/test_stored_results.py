@@ -10,8 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "05_sngan_training.ipynb"
 
 
+def load(name: str) -> dict:
+    return json.loads((ROOT / "data" / name).read_text())
+
+
 def seed_range(name: str, key: str, digits: int, regularizer: str = "sn") -> str:
-    runs = json.loads((ROOT / "data" / name).read_text())["runs"]
+    runs = load(name)["runs"]
     values = [r["final"][key] if key in r["final"] else r[key]  # a score, or train_seconds
               for r in runs if r["regularizer"] == regularizer and r["status"] == "ok"]
     assert len(values) == 3  # three seeds
@@ -37,10 +41,6 @@ def test_quoted_ranges_match_the_result_files(results, key, digits, regularizer)
 def markdown_text() -> str:
     cells = nbformat.read(NOTEBOOK, 4).cells
     return " ".join(c.source for c in cells if c.cell_type == "markdown").replace("\n", " ")
-
-
-def load(name: str) -> dict:
-    return json.loads((ROOT / "data" / name).read_text())
 
 
 def test_the_quoted_count_of_unnormalized_runs_that_missed_a_class():
