@@ -1,5 +1,6 @@
 """The figures notebook 05 quotes are the ones in the committed result files."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -38,8 +39,14 @@ def test_quoted_ranges_match_the_result_files(results, key, digits, regularizer)
     assert seed_range(results, key, digits, regularizer) in markdown_text()
 
 
+@functools.cache
+def notebook_cells() -> list:
+    return nbformat.read(NOTEBOOK, 4).cells
+
+
+@functools.cache
 def markdown_text() -> str:
-    cells = nbformat.read(NOTEBOOK, 4).cells
+    cells = notebook_cells()
     return " ".join(c.source for c in cells if c.cell_type == "markdown").replace("\n", " ")
 
 
@@ -51,12 +58,12 @@ def test_the_quoted_count_of_unnormalized_runs_that_missed_a_class():
 
 
 def test_the_stored_seeds_were_run_with_the_notebooks_defaults():
-    cells = nbformat.read(NOTEBOOK, 4).cells
-    cell = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+    cell = next(c for c in notebook_cells() if "parameters" in c.metadata.get("tags", []))
     defaults: dict = {}
     exec(cell.source, {}, defaults)  # plain assignments
     stored = load("notebook05_seeds.json")
     assert stored["steps"] == defaults["steps"]
+    assert stored["parameters"]  # else the loop below checks nothing
     for key, value in stored["parameters"].items():
         assert defaults[key] == value, key
 
