@@ -53,6 +53,59 @@ def test_histogram_coverage_kl_confidence():
     assert im.kl_to_uniform(uniform) == pytest.approx(0.0) and im.class_coverage(uniform) == 10
 
 
+def _random_probs(n: int, seed: int = 0) -> torch.Tensor:
+    logits = torch.randn(n, 10, generator=torch.Generator().manual_seed(seed)) * 3
+    return logits.softmax(1)
+
+
+def test_confidence_profile_matches_numpy():
+    probs = _random_probs(101)
+    top = probs.max(1).values.double().numpy()
+    profile = im.confidence_profile(probs, thresholds=(0.5, 0.8))
+    assert set(profile) == {"mean", "median", "below_0.5", "below_0.8"}
+    assert profile["mean"] == pytest.approx(top.mean())
+    assert profile["median"] == pytest.approx(np.median(top))
+    assert profile["below_0.5"] == pytest.approx(np.mean(top < 0.5))
+    assert profile["below_0.8"] == pytest.approx(np.mean(top < 0.8))
+    # an even count: the median interpolates between the two middle values, as numpy's does
+    even = torch.tensor([[0.2] + [0.8 / 9] * 9, [0.6] + [0.4 / 9] * 9] * 2)
+    assert im.confidence_profile(even)["median"] == pytest.approx(0.4)
+    assert im.confidence_profile(even)["below_0.5"] == pytest.approx(0.5)
+
+
+def test_least_confident_orders_by_top_probability():
+    probs = _random_probs(50, seed=1)
+    top = probs.max(1).values.numpy()
+    idx = im.least_confident(probs, 7)
+    assert idx.tolist() == np.argsort(top, kind="stable")[:7].tolist()
+    assert top[idx[0]] == top.min() and (np.diff(top[idx]) >= 0).all()
+    for bad in (0, 51, 2.0, True):
+        with pytest.raises(ValueError, match="k must be an integer from 1 to"):
+            im.least_confident(probs, bad)
+
+
+def test_draw_least_confident_titles_the_two_likeliest_classes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sngan_edu.plots.images import draw_least_confident
+
+    probs = torch.full((5, 10), 0.01)
+    probs[:, 0] = torch.tensor([0.9, 0.3, 0.9, 0.6, 0.9])  # 3 (top 0.60), then 1 (0.62)
+    probs[1, 7], probs[3, 4] = 0.62, 0.31
+    images = torch.rand(5, 1, 8, 8) * 2 - 1
+    fig = plt.figure()
+    order = draw_least_confident(fig, images, probs, k=2, ncols=2)
+    assert order.tolist() == [3, 1]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["0 0.60\n4 0.31", "7 0.62\n0 0.30"]
+    shown = fig.axes[1].images[0].get_array()
+    expected = (images[1, 0] + 1) / 2  # the grid maps [-1, 1] to [0, 1]
+    assert np.allclose(np.asarray(shown)[..., 0], expected.numpy(), atol=1e-6)
+    plt.close(fig)
+
+
 def test_generate_is_reproducible_and_keeps_mode():
     g = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
     g.train()

@@ -14,6 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid, save_image
 
+from sngan_edu.image_metrics import least_confident
+
 VALUE_RANGE = (-1.0, 1.0)
 
 
@@ -50,6 +52,24 @@ def draw_real_and_fake(
     show_grid(ax_real, real, nrow, titles[0])
     show_grid(ax_fake, fake, nrow, titles[1])
     fig.tight_layout()
+
+
+def draw_least_confident(
+    fig: Figure, images: torch.Tensor, probs: torch.Tensor, k: int = 16, ncols: int = 8
+) -> torch.Tensor:
+    """The ``k`` images a classifier is least sure about, each titled with its two likeliest
+    classes and their probabilities; returns their indices (least sure first)."""
+    order = least_confident(probs, k)
+    axes = fig.subplots(-(-k // ncols), ncols, squeeze=False).flat
+    top = probs[order].topk(2, dim=1)
+    tiles = zip(order.tolist(), top.values.tolist(), top.indices.tolist(), strict=True)
+    for ax, (i, p, c) in zip(axes, tiles, strict=False):  # the last row may have spare axes
+        ax.imshow(grid_image(images[i : i + 1], nrow=1, padding=0).numpy(),
+                  interpolation="nearest")
+        ax.set_title(f"{c[0]} {p[0]:.2f}\n{c[1]} {p[1]:.2f}", fontsize=7)
+    for ax in fig.axes:
+        ax.set_axis_off()
+    return order
 
 
 def _smooth(values: Sequence[float], window: int) -> list[float]:
