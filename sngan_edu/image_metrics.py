@@ -89,6 +89,26 @@ def confidence_profile(
     return profile
 
 
+def confidence_bands(
+    probs: torch.Tensor, edges: Sequence[float] = (0.0, 0.4, 0.7)
+) -> list[dict[str, float]]:
+    """Split samples by top-class probability into bands ``[edges[i], edges[i+1])``.
+
+    Each band gives its ``share`` of the samples and ``top2``, the mean probability of the two
+    likeliest classes (NaN for an empty band): near 1 for a blend of two classes, low for junk
+    the classifier spreads over many classes.
+    """
+    confidence = probs.max(1).values
+    top2 = probs.topk(2, dim=1).values.sum(1).double()
+    bands = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence >= low) & (confidence < high)
+        bands.append({"low": float(low), "high": float(high),
+                      "share": float(inside.double().mean()),
+                      "top2": float(top2[inside].mean()) if inside.any() else math.nan})
+    return bands
+
+
 def least_confident(probs: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` samples with the lowest top-class probability, least sure first."""
     n = probs.shape[0]

@@ -73,6 +73,20 @@ def test_confidence_profile_matches_numpy():
     assert im.confidence_profile(even)["below_0.5"] == pytest.approx(0.5)
 
 
+def test_confidence_bands_share_and_two_class_mass():
+    # top-1 0.3 with runner-up 0.25 (junk), top-1 0.5 with runner-up 0.45 (blend), top-1 0.95
+    probs = torch.zeros(4, 10)
+    probs[0, :4] = torch.tensor([0.3, 0.25, 0.25, 0.2])
+    probs[1:3, :2] = torch.tensor([0.5, 0.45])
+    probs[1:3, 2] = 0.05
+    probs[3, :2] = torch.tensor([0.95, 0.05])
+    bands = im.confidence_bands(probs, edges=(0.0, 0.4, 0.7, 0.9))
+    assert [(b["low"], b["high"]) for b in bands] == [(0.0, 0.4), (0.4, 0.7), (0.7, 0.9)]
+    assert [b["share"] for b in bands] == pytest.approx([0.25, 0.5, 0.0])
+    assert bands[0]["top2"] == pytest.approx(0.55) and bands[1]["top2"] == pytest.approx(0.95)
+    assert math.isnan(bands[2]["top2"])  # no sample between 0.7 and 0.9
+
+
 def test_least_confident_orders_by_top_probability():
     probs = _random_probs(50, seed=1)
     top = probs.max(1).values.numpy()
