@@ -62,7 +62,7 @@ clean:
 # Robustness sweep (notebook 06's data): notebook 05 via papermill for settings A-F x {sn, none}.
 .PHONY: sweep
 sweep: $(STAMP)
-	$(BIN)/python -m sngan_edu.sweep
+	$(BIN)/python -m sngan_edu.sweep --jobs 2
 
 # Student copies of the exercise notebooks (solutions stubbed, hidden tests removed).
 .PHONY: student

@@ -377,7 +377,7 @@ def check_lipschitz_bound(lipschitz_bound: Callable[..., Any]) -> None:
     value = _as_float(c, c.call(single), "bound")
     exact = reference(single)
     if not _close(value, exact, rtol=1e-3):
-        fro = float(torch.linalg.matrix_norm(single[0].weight.double()))
+        fro = float(torch.linalg.matrix_norm(single[0].weight.detach().double()))
         hint = ("that is the Frobenius norm, which is larger than the spectral norm; use "
                 "torch.linalg.matrix_norm(W, ord=2) or svdvals(W)[0]."
                 if _close(value, fro, rtol=1e-3)

@@ -1,16 +1,17 @@
 """The robustness sweep: notebook 05 run by papermill for settings A-F, with and without SN.
 
-    python -m sngan_edu.sweep                       # the committed CPU sweep on the digits
+    python -m sngan_edu.sweep --jobs 2              # the committed CPU sweep on the digits
     python -m sngan_edu.sweep --steps 100000 --results runs/cifar_sweep.json \\
-        -p dataset cifar10 -p image_size 32 -p width 1 -p cpu_threads null \\
-        -p device cuda                                # the paper's, on a GPU
+        -p dataset cifar10 -p image_size 32 -p width 1 -p d_width 1 -p batch_size 64 \\
+        -p cpu_threads null -p device cuda            # the paper's, on a GPU
 
 Each run executes ``notebooks/05_sngan_training.ipynb`` with its own ``out_dir``
 (``<out>/<setting>_<regularizer>_seed<k>/``, holding the executed notebook, metrics.json, sample
 grids and the checkpoint). A run whose folder already holds a finished ``metrics.json`` with the
 same parameters is not repeated, so an interrupted sweep continues. A run that fails (e.g. the
 unnormalized GAN diverging to NaN at a high learning rate) is recorded as failed with its error,
-not dropped. The collected results go to one JSON file that notebook 06 plots.
+not dropped. The collected results go to one JSON file that notebook 06 plots. ``--jobs 2``
+runs two notebooks at a time (each run uses one CPU thread, so a 2-core machine takes both).
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ import json
 import platform
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import papermill
+import torch
+from PIL import Image
 
 from sngan_edu.presets import PRESET_NAMES
 
@@ -32,14 +37,16 @@ NOTEBOOK = REPO_ROOT / "notebooks" / "05_sngan_training.ipynb"
 DEFAULT_RESULTS = REPO_ROOT / "data" / "sweep_results.json"
 SETTINGS = ("A", "B", "C", "D", "E", "F")
 REGULARIZERS = ("sn", "none")
-# The sweep's own model: G and D at the same small width, sampled from G itself, one CPU thread
-# (so two runs can share a machine). The paper's Figure 1 also keeps one model for all settings.
-# Notebook 05's defaults (a wider G, an averaged G) are tuned for one good run, not for this.
-# d_width None: D takes G's width, so ``-p width 1`` is the paper's model. Batch 64 and z_dim 128
-# are the paper's (and the stored sweep's), whatever notebook 05's CPU defaults are.
-SWEEP_PARAMETERS: dict[str, Any] = {"width": 0.125, "d_width": None, "g_ema": None,
-                                    "translate": 0, "z_dim": 128, "batch_size": 64,
+# The sweep's own model: notebook 05's CPU model (G at width 0.5, D at 0.125, batch 32, 3000
+# generator updates by default) with each setting's own n_dis, sampled from G itself as in the
+# paper's Figure 1 (no averaged G: the study is about how the optimizer settings train), one CPU
+# thread per run (so two runs can share a machine). Pinned here so that the stored study stays
+# what it is whatever notebook 05's defaults become. The paper's model: -p width 1 -p d_width 1
+# -p batch_size 64.
+SWEEP_PARAMETERS: dict[str, Any] = {"width": 0.5, "d_width": 0.125, "g_ema": None,
+                                    "translate": 0, "z_dim": 128, "batch_size": 32,
                                     "lr_decay": "none", "cpu_threads": 1}
+DEFAULT_STEPS = 3000
 
 
 def run_name(setting: str, regularizer: str, seed: int) -> str:
@@ -97,12 +104,13 @@ def _summarise(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_sweep(
-    settings=SETTINGS, regularizers=REGULARIZERS, seeds=(0,), steps: int = 800,
+    settings=SETTINGS, regularizers=REGULARIZERS, seeds=(0,), steps: int = DEFAULT_STEPS,
     out_root: Path = REPO_ROOT / "runs" / "sweep", extra: dict[str, Any] | None = None,
     results_path: Path | None = DEFAULT_RESULTS, notebook: Path = NOTEBOOK, force: bool = False,
-    verbose: bool = True, command: str = "python -m sngan_edu.sweep",
+    verbose: bool = True, command: str = "python -m sngan_edu.sweep", jobs: int = 1,
 ) -> dict[str, Any]:
-    """Run every (setting, regularizer, seed), write the results JSON, and return it."""
+    """Run every (setting, regularizer, seed), ``jobs`` at a time; write the results JSON and
+    return it (runs in sweep order, whatever order they finish in)."""
     for s in settings:
         if s not in PRESET_NAMES:
             raise ValueError(f"settings must be among {PRESET_NAMES}; got {s!r}")
@@ -111,17 +119,21 @@ def run_sweep(
             raise ValueError(f"regularizers must be among ('sn', 'none', 'gp', 'clip'); got {r!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (runs at a time); got {jobs!r}")
     out_root = Path(out_root)
-    runs = []
-    for seed in seeds:
-        for setting in settings:
-            for reg in regularizers:
-                rec = run_one(setting, reg, seed, steps, out_root, extra, notebook, force)
-                runs.append(rec)
-                if verbose:
-                    scores = rec.get("final") or rec.get("error", "")
-                    print(f"{run_name(setting, reg, seed):18s} {rec['status']:6s} {scores}",
-                          flush=True)
+    cells = [(setting, reg, seed) for seed in seeds for setting in settings for reg in regularizers]
+
+    def one(cell: tuple[str, str, int]) -> dict[str, Any]:
+        rec = run_one(*cell, steps, out_root, extra, notebook, force)
+        if verbose:
+            scores = rec.get("final") or rec.get("error", "")
+            print(f"{run_name(*cell):18s} {rec['status']:6s} {scores}", flush=True)
+        return rec
+
+    # Threads are enough: each run is a papermill kernel in its own process.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = list(pool.map(one, cells))
     results = {
         "command": command,
         "notebook": notebook.name,
@@ -132,6 +144,13 @@ def run_sweep(
     }
     if results_path is not None:
         results_path = Path(results_path)
+        for run in runs:  # keep the final sample grids beside the results (small PNGs)
+            if run["status"] == "ok":
+                name = run_name(run["setting"], run["regularizer"], run["seed"])
+                kept = keep_sample_grid(out_root / name, run["step"],
+                                        samples_folder(results_path) / f"{name}.png")
+                if kept:
+                    run["samples"] = kept
         results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=1) + "\n")
     return results
@@ -148,7 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
     parser.add_argument("--regularizers", nargs="+", default=list(REGULARIZERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--steps", type=int, default=800, help="generator updates per run")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help="generator updates per run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time (each uses cpu_threads threads; 2 on 2 cores)")
     parser.add_argument("--out", default=str(REPO_ROOT / "runs" / "sweep"))
     parser.add_argument("--results", default=str(DEFAULT_RESULTS))
     parser.add_argument("--force", action="store_true", help="re-run finished runs too")
@@ -159,11 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["python -m sngan_edu.sweep", *words])
     extra = {name: _parse_value(value) for name, value in args.parameter}
     run_sweep(args.settings, args.regularizers, tuple(args.seeds), args.steps, Path(args.out),
-              extra, Path(args.results), force=args.force, command=command)
-
-
-if __name__ == "__main__":
-    main()
+              extra, Path(args.results), force=args.force, command=command, jobs=args.jobs)
 
 
 def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")) -> list[dict]:
@@ -182,3 +200,48 @@ def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")
             row[m] = sum(values) / len(values) if values else None
         rows.append(row)
     return rows
+
+
+def samples_folder(results_path: str | Path) -> Path:
+    """Where a results JSON keeps its runs' final sample grids: ``<stem>_samples/`` beside it."""
+    results_path = Path(results_path)
+    return results_path.with_name(f"{results_path.stem}_samples")
+
+
+def keep_sample_grid(run_folder: Path, step: int, target: Path) -> str | None:
+    """Copy a run's final sample grid (notebook 05's ``samples/step_<step>.png``) to ``target``,
+    one channel if its colour channels are equal (grey digits: a third of the bytes); return the
+    file name, or None if the run wrote no grid."""
+    source = run_folder / "samples" / f"step_{step:06d}.png"
+    if not source.is_file():
+        return None
+    with Image.open(source) as grid:
+        pixels = np.asarray(grid.convert("RGB"))
+    if (pixels == pixels[..., :1]).all():
+        pixels = pixels[..., 0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(target, optimize=True)
+    return target.name
+
+
+def read_png(path: str | Path) -> torch.Tensor:
+    """A PNG as a (C, H, W) uint8 tensor (C = 1 for grey, 3 for colour)."""
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+    return torch.from_numpy(pixels.copy()).reshape(*pixels.shape[:2], -1).permute(2, 0, 1)
+
+
+def load_sample_grids(results: dict[str, Any], results_path: str | Path) -> dict[str, torch.Tensor]:
+    """The stored final sample grid of each run that has one, by run name, as (C, H, W) uint8."""
+    folder = samples_folder(results_path)
+    grids = {}
+    for run in results["runs"]:
+        name = run.get("samples")
+        if name and (folder / name).is_file():
+            grids[run_name(run["setting"], run["regularizer"], run["seed"])] = read_png(
+                folder / name)
+    return grids
+
+
+if __name__ == "__main__":
+    main()

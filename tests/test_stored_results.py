@@ -79,3 +79,54 @@ def test_the_comparison_runs_differ_from_the_defaults_only_where_they_say():
     same = {k: v for k, v in base["parameters"].items() if k not in changed}
     assert batch64["parameters"] == {**same, "eval_every": 250}
     assert batch64["steps"] == 1500 and base["parameters"]["z_dim"] == 128
+
+
+def test_the_stored_sweep_is_the_sweep_commands_default_study():
+    """Notebook 06 describes data/sweep_results.json as `make sweep`'s output: the pinned model
+    and budget, every setting with and without SN, and a kept sample grid for each run."""
+    from sngan_edu import sweep
+
+    stored = load("sweep_results.json")
+    assert stored["steps"] == sweep.DEFAULT_STEPS
+    assert stored["parameters"] == sweep.SWEEP_PARAMETERS
+    cells = {(r["setting"], r["regularizer"]) for r in stored["runs"]}
+    assert cells == {(s, r) for s in sweep.SETTINGS for r in sweep.REGULARIZERS}
+    folder = sweep.samples_folder(sweep.DEFAULT_RESULTS)
+    for run in stored["runs"]:
+        assert run["step"] == sweep.DEFAULT_STEPS
+        if run["status"] == "ok":
+            assert (folder / run["samples"]).is_file()
+
+
+def test_the_setting_e_check_is_the_defaults_with_setting_e_on_one_thread():
+    base = load("notebook05_seeds.json")
+    setting_e = load("notebook05_setting_e.json")
+    assert setting_e["parameters"] == {**base["parameters"], "cpu_threads": 1}
+    assert setting_e["steps"] == base["steps"]
+    runs = sorted(setting_e["runs"], key=lambda r: r["seed"])
+    assert [(r["setting"], r["regularizer"], r["seed"]) for r in runs] == [
+        ("E", "sn", 0), ("E", "sn", 1)]
+    low, high = sorted(f"{r['final']['confidence']:.3f}" for r in runs)
+    assert f"confidence of only {low} and {high} on seeds 0 and 1" in markdown_text()
+
+
+def test_notebook_06_quotes_the_stored_sweep():
+    from sngan_edu.sweep import sweep_table
+
+    cells = nbformat.read(ROOT / "notebooks" / "06_hyperparameter_robustness.ipynb", 4).cells
+    text = " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
+    rows = {(r["setting"], r["regularizer"]): r for r in sweep_table(load("sweep_results.json"))}
+
+    def fd(setting, reg):
+        return f"{rows[(setting, reg)]['fd']:.0f}"
+
+    assert all(rows[(s, "sn")]["fd"] < rows[(s, "none")]["fd"] for s in "ABCDEF")
+    assert "SN has the lower Fréchet distance in all six settings" in text
+    assert f"reach FD {fd('D', 'sn')} and {fd('E', 'sn')} with all ten digits" in text
+    assert f"sit at {fd('D', 'none')} and {fd('E', 'none')}" in text
+    assert f"now works with SN** (FD {fd('A', 'sn')})" in text
+    assert rows[("F", "none")]["classes"] == 2 and rows[("F", "sn")]["classes"] == 9
+    assert min(rows[(s, "sn")]["fd"] for s in "BC") > 700  # "FD above 700"
+    best = min(rows.values(), key=lambda r: r["fd"])
+    assert (best["setting"], best["regularizer"]) == ("E", "sn")
+    assert f"mean confidence of {best['confidence']:.2f}" in text

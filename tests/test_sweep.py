@@ -4,9 +4,13 @@ the results table, and one real (tiny) papermill sweep."""
 from __future__ import annotations
 
 import json
+import threading
 
+import numpy as np
 import papermill
 import pytest
+import torch
+from torchvision.utils import make_grid
 
 from sngan_edu import sweep
 
@@ -36,12 +40,11 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     assert calls[0]["setting"] == "D" and calls[0]["regularizer"] == "sn"
     assert calls[0]["n_dis"] is None and calls[0]["steps"] == 7 and calls[0]["width"] == 0.25
     assert calls[0]["out_dir"].endswith("D_sn_seed0")
-    # the sweep's own model, not notebook 05's defaults: G and D at one width, no averaged G
-    assert calls[0]["d_width"] is None and calls[0]["g_ema"] is None  # D takes G's width
+    # the sweep's own pinned model (notebook 05's CPU model, sampled from G itself)
+    assert calls[0]["d_width"] == 0.125 and calls[0]["g_ema"] is None
     assert calls[0]["cpu_threads"] == 1 and calls[0]["translate"] == 0
-    assert calls[0]["z_dim"] == 128  # the stored sweep's latent size, whatever 05's default
-    assert calls[0]["batch_size"] == 64  # the paper's and the stored sweep's batch
-    assert res["parameters"]["width"] == 0.25 and res["parameters"]["d_width"] is None
+    assert calls[0]["z_dim"] == 128 and calls[0]["batch_size"] == 32
+    assert res["parameters"]["width"] == 0.25 and res["parameters"]["d_width"] == 0.125
     status = {(r["setting"], r["regularizer"]): r["status"] for r in res["runs"]}
     assert status == {("D", "sn"): "ok", ("D", "none"): "failed", ("F", "sn"): "ok",
                       ("F", "none"): "failed"}
@@ -60,6 +63,26 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     assert rows[1]["fd"] == 50.0 and rows[1]["failed"] == 0
 
 
+def test_jobs_run_at_the_same_time_and_keep_sweep_order(tmp_path, monkeypatch):
+    calls = []
+    fake = _fake_execute(calls)
+    second_started = threading.Event()
+
+    def execute(notebook, output, parameters, **kwargs):
+        if parameters["regularizer"] == "sn":  # the first run waits for the second to start
+            assert second_started.wait(timeout=30), "the two runs did not overlap"
+        else:
+            second_started.set()
+        fake(notebook, output, parameters, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    res = sweep.run_sweep(["C"], ["sn", "none"], steps=3, out_root=tmp_path, results_path=None,
+                          verbose=False, jobs=2)
+    assert [c["regularizer"] for c in calls] == ["none", "sn"]  # finished second-first
+    assert [r["regularizer"] for r in res["runs"]] == ["sn", "none"]  # reported in sweep order
+    assert all(r["status"] == "ok" for r in res["runs"])
+
+
 def test_table_averages_seeds():
     runs = [{"setting": "A", "regularizer": "sn", "seed": s, "status": "ok",
              "final": {"classes": c, "confidence": 0.5, "fd": f}}
@@ -75,6 +98,8 @@ def test_bad_arguments():
         sweep.run_sweep(["A"], ["bn"], results_path=None)
     with pytest.raises(ValueError, match="steps"):
         sweep.run_sweep(["A"], steps=0, results_path=None)
+    with pytest.raises(ValueError, match="jobs"):
+        sweep.run_sweep(["A"], jobs=0, results_path=None)
     assert sweep._parse_value("null") is None and sweep._parse_value("0.5") == 0.5
     assert sweep._parse_value("cifar10") == "cifar10"
 
@@ -82,7 +107,7 @@ def test_bad_arguments():
 @pytest.mark.slow
 def test_real_tiny_sweep_through_papermill(tmp_path):
     res = sweep.run_sweep(["B"], ["sn", "none"], steps=2, out_root=tmp_path,
-                          results_path=tmp_path / "r.json", verbose=False)
+                          results_path=tmp_path / "r.json", verbose=False, jobs=2)
     assert [r["status"] for r in res["runs"]] == ["ok", "ok"]
     for reg in ("sn", "none"):
         folder = tmp_path / f"B_{reg}_seed0"
@@ -90,3 +115,80 @@ def test_real_tiny_sweep_through_papermill(tmp_path):
         saved = json.loads((folder / "metrics.json").read_text())
         assert saved["parameters"]["regularizer"] == reg and saved["step"] == 2
         assert saved["optimizer"]["n_dis"] == 1 and saved["optimizer"]["lr_g"] == 1e-4
+
+
+def test_final_sample_grids_are_kept_beside_the_results(tmp_path, monkeypatch):
+    from sngan_edu.plots.images import save_grid
+
+    calls = []
+    fake = _fake_execute(calls)
+    grey = torch.rand(4, 1, 6, 6) * 2 - 1
+    colour = torch.rand(4, 3, 6, 6) * 2 - 1
+
+    def execute(notebook, output, parameters, **kwargs):
+        fake(notebook, output, parameters, **kwargs)
+        if parameters["regularizer"] != "none":  # "none" writes no grid
+            images = grey if parameters["regularizer"] == "sn" else colour
+            save_grid(images, sweep.Path(parameters["out_dir"]) / "samples" / "step_000005.png")
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    results_path = tmp_path / "study.json"
+    res = sweep.run_sweep(["E"], ["sn", "none", "gp"], steps=5, out_root=tmp_path / "runs",
+                          results_path=results_path, verbose=False)
+    assert sweep.samples_folder(results_path) == tmp_path / "study_samples"
+    assert [r.get("samples") for r in res["runs"]] == ["E_sn_seed0.png", None, "E_gp_seed0.png"]
+    grids = sweep.load_sample_grids(json.loads(results_path.read_text()), results_path)
+    assert sorted(grids) == ["E_gp_seed0", "E_sn_seed0"]
+    for name, images in [("E_sn_seed0", grey), ("E_gp_seed0", colour)]:
+        written = sweep.read_png(tmp_path / "runs" / name / "samples" / "step_000005.png")
+        assert written.shape[0] == 3  # save_image writes RGB
+        kept = grids[name]
+        assert kept.dtype == torch.uint8 and kept.shape[0] == images.shape[1]  # grey: 1 channel
+        assert torch.equal(kept.expand_as(written), written)  # same pixels as notebook 05's
+        expected = make_grid(images, nrow=8, padding=1, normalize=True, value_range=(-1, 1),
+                             pad_value=1.0).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+        assert torch.equal(kept, expected[: images.shape[1]])
+
+
+def test_draw_sweep_and_its_sample_panels():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sngan_edu.plots.images import draw_sweep, draw_sweep_samples
+
+    rows = [{"setting": "A", "regularizer": "sn", "classes": 10.0, "confidence": 0.8, "fd": 40.0},
+            {"setting": "A", "regularizer": "none", "classes": None, "confidence": None,
+             "fd": None},
+            {"setting": "B", "regularizer": "sn", "classes": 7.0, "confidence": 0.6, "fd": 300.0},
+            {"setting": "B", "regularizer": "none", "classes": 2.0, "confidence": 0.5,
+             "fd": 900.0}]
+    fig = plt.figure()
+    draw_sweep(fig, rows, metrics=("fd",))
+    (ax,) = fig.axes
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [40.0, 300.0, 900.0] and ax.get_yscale() == "log"
+    failed_marks = [line for line in ax.lines if line.get_marker() == "x"]
+    assert len(failed_marks) == 1 and failed_marks[0].get_color() == "tab:red"
+    plt.close(fig)
+
+    grid = torch.arange(2 * 3, dtype=torch.uint8).reshape(1, 2, 3) * 40
+    fig = plt.figure()
+    draw_sweep_samples(fig, rows, {"A_sn_seed0": grid, "B_none_seed0": grid}, grid_rows=None)
+    titles = [a.get_title() for a in fig.axes]
+    assert titles == ["A · SN: 10 classes, FD 40", "A · unnormalized: failed",
+                      "B · SN: 7 classes, FD 300", "B · unnormalized: 2 classes, FD 900"]
+    shown = [len(a.images) for a in fig.axes]
+    assert shown == [1, 0, 0, 1]
+    assert np.array_equal(np.asarray(fig.axes[0].images[0].get_array()), grid[0].numpy())
+    plt.close(fig)
+
+
+def test_top_grid_rows_is_the_grid_of_the_first_samples(tmp_path):
+    from sngan_edu.plots.images import save_grid, top_grid_rows
+
+    images = torch.rand(64, 1, 5, 5) * 2 - 1
+    save_grid(images, tmp_path / "g.png")
+    grid = sweep.read_png(tmp_path / "g.png")
+    first = save_grid(images[:24], tmp_path / "first.png")  # 3 rows of 8
+    assert torch.equal(top_grid_rows(grid, 3), sweep.read_png(first))

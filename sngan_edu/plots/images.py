@@ -184,3 +184,49 @@ def draw_sweep(
             ax.set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
+
+
+def top_grid_rows(grid: torch.Tensor, n_rows: int, nrow: int = 8, padding: int = 1) -> torch.Tensor:
+    """The first ``n_rows`` rows of tiles of a (C, H, W) grid written by :func:`save_grid`
+    (``nrow`` tiles per row, ``padding`` pixels between them), padding included."""
+    tile = (grid.shape[-1] - padding) // nrow  # one tile plus its padding
+    return grid[..., : padding + n_rows * tile, :]
+
+
+def draw_sweep_samples(
+    fig: Figure, rows: Sequence[Mapping], grids: Mapping[str, torch.Tensor], seed: int = 0,
+    labels: Mapping[str, str] | None = None, grid_rows: int | None = 2,
+) -> None:
+    """Each sweep cell's final samples: one row of panels per setting, one column per
+    regularizer, titled with the cell's classes and Fréchet distance from ``rows`` (means over
+    seeds; the samples shown are seed ``seed``'s). A panel stays blank if its run kept no grid.
+
+    ``rows`` come from :func:`sngan_edu.sweep.sweep_table`; ``grids`` (uint8, (C, H, W), keyed
+    by run name) from :func:`sngan_edu.sweep.load_sample_grids`; only their first ``grid_rows``
+    rows of samples are drawn (None: all), which keeps a stored figure light and the digits big.
+    """
+    from sngan_edu.sweep import run_name  # (the sweep imports papermill: only when drawing)
+
+    labels = labels or {"sn": "SN", "none": "unnormalized", "gp": "WGAN-GP", "clip": "clipping"}
+    settings = sorted({r["setting"] for r in rows})
+    regs = list(dict.fromkeys(r["regularizer"] for r in rows))
+    axes = fig.subplots(len(settings), len(regs), squeeze=False)
+    for i, setting in enumerate(settings):
+        for j, reg in enumerate(regs):
+            ax = axes[i][j]
+            ax.set_axis_off()
+            grid = grids.get(run_name(setting, reg, seed))
+            row = next((r for r in rows if r["setting"] == setting and r["regularizer"] == reg),
+                       None)
+            if grid is not None:
+                if grid_rows is not None:
+                    grid = top_grid_rows(grid, grid_rows)
+                ax.imshow(grid.permute(1, 2, 0).squeeze(2).numpy(), cmap="gray", vmin=0,
+                          vmax=255, interpolation="nearest")
+            title = f"{setting} · {labels.get(reg, reg)}"
+            if row is not None and row.get("fd") is not None:
+                title += f": {row['classes']:.0f} classes, FD {row['fd']:.0f}"
+            elif row is not None:
+                title += ": failed"
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
