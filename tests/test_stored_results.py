@@ -50,6 +50,13 @@ def markdown_text() -> str:
     return " ".join(c.source for c in cells if c.cell_type == "markdown").replace("\n", " ")
 
 
+@functools.cache
+def notebook_06_text() -> str:
+    """Notebook 06's markdown with every run of whitespace as one space."""
+    cells = nbformat.read(ROOT / "notebooks" / "06_hyperparameter_robustness.ipynb", 4).cells
+    return " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
+
+
 def test_the_quoted_count_of_unnormalized_runs_that_missed_a_class():
     runs = load("notebook05_seeds.json")["runs"]
     missed = sum(r["final"]["classes"] < 10 for r in runs if r["regularizer"] == "none")
@@ -113,8 +120,7 @@ def test_the_setting_e_check_is_the_defaults_with_setting_e_on_one_thread():
 def test_notebook_06_quotes_the_stored_sweep():
     from sngan_edu.sweep import sweep_table
 
-    cells = nbformat.read(ROOT / "notebooks" / "06_hyperparameter_robustness.ipynb", 4).cells
-    text = " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
+    text = notebook_06_text()
     rows = {(r["setting"], r["regularizer"]): r for r in sweep_table(load("sweep_results.json"))}
 
     def fd(setting, reg):
@@ -130,3 +136,18 @@ def test_notebook_06_quotes_the_stored_sweep():
     best = min(rows.values(), key=lambda r: r["fd"])
     assert (best["setting"], best["regularizer"]) == ("E", "sn")
     assert f"mean confidence of {best['confidence']:.2f}" in text
+
+
+def test_notebook_06_quotes_the_extra_seeds_of_its_best_cell():
+    from sngan_edu import sweep
+
+    extra = load("sweep_e_sn_seeds.json")
+    assert extra["parameters"] == load("sweep_results.json")["parameters"]
+    assert extra["steps"] == sweep.DEFAULT_STEPS
+    runs = sorted(extra["runs"], key=lambda r: r["seed"])
+    assert [(r["setting"], r["regularizer"], r["seed"]) for r in runs] == [
+        ("E", "sn", 1), ("E", "sn", 2)]
+    text = notebook_06_text()
+    conf = " and ".join(f"{r['final']['confidence']:.3f}" for r in runs)
+    fd = " and ".join(f"{r['final']['fd']:.0f}" for r in runs)
+    assert f"reached {conf}, with FD {fd}" in text
