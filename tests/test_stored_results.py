@@ -151,3 +151,12 @@ def test_notebook_06_quotes_the_extra_seeds_of_its_best_cell():
     conf = " and ".join(f"{r['final']['confidence']:.3f}" for r in runs)
     fd = " and ".join(f"{r['final']['fd']:.0f}" for r in runs)
     assert f"reached {conf}, with FD {fd}" in text
+
+
+def test_notebook_06_quotes_the_training_times_by_n_dis():
+    runs = load("sweep_results.json")["runs"]
+    times = {n: [r["train_seconds"] for r in runs if r["optimizer"]["n_dis"] == n] for n in (1, 5)}
+    five, one = (f"{min(times[n]):.0f}-{max(times[n]):.0f} s" for n in (5, 1))
+    ratio = (sum(times[5]) / len(times[5])) / (sum(times[1]) / len(times[1]))
+    assert f"trained for {five}, against {one} for B and C" in notebook_06_text()
+    assert f"about {ratio:.1f} times longer" in notebook_06_text()
