@@ -67,9 +67,14 @@ def kl_to_uniform(probs: torch.Tensor) -> float:
     return float((p[nz] * np.log(p[nz] * k)).sum())
 
 
+def top_probability(probs: torch.Tensor) -> torch.Tensor:
+    """Each sample's top-class probability (its confidence), shape (N,)."""
+    return probs.max(1).values
+
+
 def mean_confidence(probs: torch.Tensor) -> float:
     """Average top-class probability."""
-    return float(probs.max(1).values.mean())
+    return float(top_probability(probs).mean())
 
 
 def confidence_profile(
@@ -81,7 +86,7 @@ def confidence_profile(
     still lose its mean to a few percent of blends and blobs. Keys: ``mean``, ``median``
     (interpolated, as numpy's) and ``below_<t>`` for each threshold ``t``.
     """
-    confidence = probs.max(1).values.double()
+    confidence = top_probability(probs).double()
     profile = {"mean": float(confidence.mean()),
                "median": float(torch.quantile(confidence, 0.5))}
     for t in thresholds:
@@ -98,7 +103,7 @@ def confidence_bands(
     likeliest classes (NaN for an empty band): near 1 for a blend of two classes, low for junk
     the classifier spreads over many classes.
     """
-    confidence = probs.max(1).values
+    confidence = top_probability(probs)
     top2 = probs.topk(2, dim=1).values.sum(1).double()
     bands = []
     for low, high in zip(edges[:-1], edges[1:], strict=True):
@@ -114,7 +119,7 @@ def least_confident(probs: torch.Tensor, k: int) -> torch.Tensor:
     n = probs.shape[0]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
         raise ValueError(f"k must be an integer from 1 to the number of samples ({n}); got {k!r}")
-    return probs.max(1).values.argsort(stable=True)[:k]
+    return top_probability(probs).argsort(stable=True)[:k]
 
 
 def gaussian_stats(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

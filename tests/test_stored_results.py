@@ -44,17 +44,19 @@ def notebook_cells() -> list:
     return nbformat.read(NOTEBOOK, 4).cells
 
 
+def prose(cells: list) -> str:
+    """The markdown of notebook cells with every run of whitespace as one space."""
+    return " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
+
+
 @functools.cache
 def markdown_text() -> str:
-    cells = notebook_cells()
-    return " ".join(c.source for c in cells if c.cell_type == "markdown").replace("\n", " ")
+    return prose(notebook_cells())
 
 
 @functools.cache
 def notebook_06_text() -> str:
-    """Notebook 06's markdown with every run of whitespace as one space."""
-    cells = nbformat.read(ROOT / "notebooks" / "06_hyperparameter_robustness.ipynb", 4).cells
-    return " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
+    return prose(nbformat.read(ROOT / "notebooks" / "06_hyperparameter_robustness.ipynb", 4).cells)
 
 
 def test_the_quoted_count_of_unnormalized_runs_that_missed_a_class():

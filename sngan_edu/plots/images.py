@@ -17,6 +17,8 @@ from torchvision.utils import make_grid, save_image
 from sngan_edu.image_metrics import least_confident
 
 VALUE_RANGE = (-1.0, 1.0)
+GRID_NROW, GRID_PADDING = 8, 1  # the layout of the PNG grids save_grid writes
+REGULARIZER_LABELS = {"sn": "SN", "none": "unnormalized", "gp": "WGAN-GP", "clip": "clipping"}
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> torch.Tensor:
@@ -26,12 +28,12 @@ def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> torch.T
     return grid.permute(1, 2, 0).clamp(0, 1)
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = GRID_NROW) -> Path:
     """Write a PNG grid of images in [-1, 1] (torchvision ``save_image``); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().cpu(), path, nrow=nrow, padding=1, normalize=True,
-               value_range=VALUE_RANGE, pad_value=1.0)
+    save_image(images.detach().float().cpu(), path, nrow=nrow, padding=GRID_PADDING,
+               normalize=True, value_range=VALUE_RANGE, pad_value=1.0)
     return path
 
 
@@ -147,6 +149,14 @@ def draw_trainer_progress(fig: Figure, trainer, n: int = 64, seed: int = 1234) -
                   history["loss_g"], history.get("metrics", ()))
 
 
+def _sweep_cells(rows: Sequence[Mapping]) -> tuple[list, list, dict]:
+    """The settings (sorted), the regularizers (first-seen order) and each (setting,
+    regularizer)'s row of a sweep table."""
+    settings = sorted({r["setting"] for r in rows})
+    regs = list(dict.fromkeys(r["regularizer"] for r in rows))
+    return settings, regs, {(r["setting"], r["regularizer"]): r for r in rows}
+
+
 def draw_sweep(
     fig: Figure, rows: Sequence[Mapping], metrics: Sequence[str] = ("fd", "confidence"),
     labels: Mapping[str, str] | None = None,
@@ -156,17 +166,15 @@ def draw_sweep(
 
     ``rows`` come from :func:`sngan_edu.sweep.sweep_table`.
     """
-    labels = labels or {"sn": "SN", "none": "unnormalized", "gp": "WGAN-GP", "clip": "clipping"}
-    settings = sorted({r["setting"] for r in rows})
-    regs = list(dict.fromkeys(r["regularizer"] for r in rows))
+    labels = labels or REGULARIZER_LABELS
+    settings, regs, cell = _sweep_cells(rows)
     width = 0.8 / max(len(regs), 1)
     axes = fig.subplots(1, len(metrics))
     axes = [axes] if len(metrics) == 1 else list(axes)
     for ax, metric in zip(axes, metrics, strict=True):
         for j, reg in enumerate(regs):
             for i, setting in enumerate(settings):
-                row = next((r for r in rows if r["setting"] == setting
-                            and r["regularizer"] == reg), None)
+                row = cell.get((setting, reg))
                 x = i + (j - (len(regs) - 1) / 2) * width
                 if row is None:
                     continue
@@ -186,7 +194,9 @@ def draw_sweep(
     fig.tight_layout()
 
 
-def top_grid_rows(grid: torch.Tensor, n_rows: int, nrow: int = 8, padding: int = 1) -> torch.Tensor:
+def top_grid_rows(
+    grid: torch.Tensor, n_rows: int, nrow: int = GRID_NROW, padding: int = GRID_PADDING
+) -> torch.Tensor:
     """The first ``n_rows`` rows of tiles of a (C, H, W) grid written by :func:`save_grid`
     (``nrow`` tiles per row, ``padding`` pixels between them), padding included."""
     tile = (grid.shape[-1] - padding) // nrow  # one tile plus its padding
@@ -207,17 +217,15 @@ def draw_sweep_samples(
     """
     from sngan_edu.sweep import run_name  # (the sweep imports papermill: only when drawing)
 
-    labels = labels or {"sn": "SN", "none": "unnormalized", "gp": "WGAN-GP", "clip": "clipping"}
-    settings = sorted({r["setting"] for r in rows})
-    regs = list(dict.fromkeys(r["regularizer"] for r in rows))
+    labels = labels or REGULARIZER_LABELS
+    settings, regs, cell = _sweep_cells(rows)
     axes = fig.subplots(len(settings), len(regs), squeeze=False)
     for i, setting in enumerate(settings):
         for j, reg in enumerate(regs):
             ax = axes[i][j]
             ax.set_axis_off()
             grid = grids.get(run_name(setting, reg, seed))
-            row = next((r for r in rows if r["setting"] == setting and r["regularizer"] == reg),
-                       None)
+            row = cell.get((setting, reg))
             if grid is not None:
                 if grid_rows is not None:
                     grid = top_grid_rows(grid, grid_rows)
