@@ -187,6 +187,92 @@ def test_cifar10_corrupted_file_is_reported(tmp_path, monkeypatch):
         load_image_data("cifar10", data_root=tmp_path, split="train", download=False)
 
 
+# ---- STL-10 binary files ---------------------------------------------------------------------
+STL_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+
+
+def _write_stl10(root, monkeypatch, n_labelled: int = 3, n_unlabeled: int = 2):
+    """Write stl10_binary in the real format and register the files' md5 sums with torchvision.
+
+    Each image is 3 x 96 x 96 uint8 stored column-major (x before y within a channel plane);
+    labels are one byte per image, 1-based. As for CIFAR-10, torchvision checks each file's
+    md5 against the official release, so the test points STL10's tables at the files it wrote.
+    """
+    from torchvision.datasets import STL10
+
+    folder = root / "stl10_binary"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    written = {}
+
+    def write(name, payload: bytes):
+        (folder / name).write_bytes(payload)
+        return [name, hashlib.md5(payload).hexdigest()]
+
+    def images(n):  # (N, C, H, W) as a viewer shows them
+        return rng.integers(0, 256, size=(n, 3, 96, 96), dtype=np.uint8)
+
+    def column_major(x):
+        return np.ascontiguousarray(x.transpose(0, 1, 3, 2)).tobytes()
+
+    tables = {}
+    for split, n in (("train", n_labelled), ("test", n_labelled)):
+        x, y = images(n), rng.integers(0, 10, size=n, dtype=np.uint8)
+        written[split] = (x, y)
+        tables[split] = [write(f"{split}_X.bin", column_major(x)),
+                         write(f"{split}_y.bin", (y + 1).tobytes())]
+    unlabeled = images(n_unlabeled)
+    written["unlabeled"] = unlabeled
+    tables["train"].append(write("unlabeled_X.bin", column_major(unlabeled)))
+    (folder / "class_names.txt").write_text("\n".join(STL_CLASSES) + "\n")
+    monkeypatch.setattr(STL10, "train_list", tables["train"])
+    monkeypatch.setattr(STL10, "test_list", tables["test"])
+    return written
+
+
+def test_stl10_binary_files(tmp_path, monkeypatch):
+    written = _write_stl10(tmp_path, monkeypatch)
+    d = load_image_data("stl10", data_root=tmp_path, image_size=96, split="train",
+                        download=False)
+    x, y = written["train"]
+    assert d.images.shape == (3, 3, 96, 96) and d.images.dtype == torch.uint8
+    assert torch.equal(d.images, torch.from_numpy(x))  # column-major files read upright
+    assert d.labels.tolist() == y.tolist()  # 1-based on disk, 0-based here
+    assert d.classes == STL_CLASSES
+    test = load_image_data("stl10", data_root=tmp_path, image_size=96, split="test",
+                           download=False)
+    assert torch.equal(test.images, torch.from_numpy(written["test"][0]))
+    # the paper trains on STL-10 at 48x48: an antialiased downsample, as PIL's bilinear does it
+    from PIL import Image
+
+    small = load_image_data("stl10", data_root=tmp_path, image_size=48, split="train",
+                            download=False)
+    assert small.images.shape == (3, 3, 48, 48)
+    upright = np.ascontiguousarray(x[0].transpose(1, 2, 0))  # (H, W, C) for PIL
+    pil = np.array(Image.fromarray(upright).resize((48, 48), Image.Resampling.BILINEAR))
+    diff = small.images[0].permute(1, 2, 0).int() - torch.from_numpy(pil).int()
+    assert diff.abs().max() <= 1  # rounding only
+
+
+def test_stl10_unlabeled_splits(tmp_path, monkeypatch):
+    written = _write_stl10(tmp_path, monkeypatch)
+    unlabeled = load_image_data("stl10", data_root=tmp_path, image_size=96, split="unlabeled",
+                                download=False)
+    assert torch.equal(unlabeled.images, torch.from_numpy(written["unlabeled"]))
+    assert unlabeled.labels is None  # no labels rather than a column of -1
+    both = load_image_data("stl10", data_root=tmp_path, image_size=96,
+                           split="train+unlabeled", download=False)
+    assert both.images.shape[0] == 5
+    assert both.labels.tolist() == written["train"][1].tolist() + [-1, -1]
+
+
+def test_stl10_corrupted_file_is_reported(tmp_path, monkeypatch):
+    _write_stl10(tmp_path, monkeypatch)
+    (tmp_path / "stl10_binary" / "train_X.bin").write_bytes(b"truncated")
+    with pytest.raises(DatasetNotFoundError, match="stl10_binary"):
+        load_image_data("stl10", data_root=tmp_path, split="train", download=False)
+
+
 def test_cifar10_and_stl10_missing_messages(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="data_batch_1"):
         load_image_data("cifar10", data_root=tmp_path, download=False)
