@@ -77,6 +77,17 @@ def mean_confidence(probs: torch.Tensor) -> float:
     return float(top_probability(probs).mean())
 
 
+def mean_confidence_error(probs: torch.Tensor) -> float:
+    """Standard error of the mean confidence: the samples' standard deviation over sqrt(N).
+
+    A mean over 1,000 samples is itself an estimate; this is its 1-sigma uncertainty.
+    """
+    confidence = top_probability(probs).double()
+    if confidence.numel() < 2:
+        raise ValueError(f"probs needs at least 2 samples; got {confidence.numel()}")
+    return float(confidence.std() / confidence.numel() ** 0.5)
+
+
 def confidence_profile(
     probs: torch.Tensor, thresholds: Sequence[float] = (0.5, 0.7, 0.9)
 ) -> dict[str, float]:

@@ -73,6 +73,20 @@ def test_confidence_profile_matches_numpy():
     assert im.confidence_profile(even)["below_0.5"] == pytest.approx(0.5)
 
 
+def test_mean_confidence_error_is_the_standard_error_of_the_mean():
+    from scipy import stats
+
+    probs = _random_probs(500, seed=3)
+    top = probs.max(1).values.double().numpy()
+    assert im.mean_confidence_error(probs) == pytest.approx(stats.sem(top), rel=1e-9)
+    assert im.mean_confidence_error(probs) == pytest.approx(top.std(ddof=1) / math.sqrt(500))
+    # four times the samples of the same distribution: about half the error
+    many = im.mean_confidence_error(torch.cat([_random_probs(500, seed=k) for k in range(4)]))
+    assert 0.4 < many / im.mean_confidence_error(probs) < 0.6
+    with pytest.raises(ValueError, match="at least 2"):
+        im.mean_confidence_error(probs[:1])
+
+
 def test_confidence_bands_share_and_two_class_mass():
     # top-1 0.3 with runner-up 0.25 (junk), top-1 0.5 with runner-up 0.45 (blend), top-1 0.95
     probs = torch.zeros(4, 10)

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sngan_edu import checkpoint
+from sngan_edu import checkpoint, rescore
+from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_sngan_training.ipynb"
 
@@ -57,6 +58,13 @@ def test_tiny_run_writes_files_and_resumes(tmp_path):
     # G at width 0.5 and D at 0.125 of the paper's channel counts (widths are really applied)
     assert record["n_params"]["D"] == _standard_cnn_params(0.125)[1]
     assert record["n_params"]["G"] == _standard_cnn_params(0.5)[0]
+    # the 10,000-sample estimate: the same as re-scoring the checkpoint the run left
+    precision = record["precision"]
+    # (a 6-step generator can be so uniform that every sample gets the same confidence)
+    assert precision["n_samples"] == 10_000 and 0 <= precision["confidence_se"] < 0.01
+    assert precision["confidence_se_1000"] >= precision["confidence_se"]
+    again = rescore.rescore_run(out, load_classifier(DIGITS_CLASSIFIER), 10_000, seed=1)
+    assert again["confidence"] == pytest.approx(precision["confidence"], abs=1e-4)
     for png in ["real.png", "samples_final.png", "samples/step_000003.png",
                 "samples/step_000006.png"]:
         with Image.open(out / png) as img:  # a real 8x8 grid of 16x16 images, 1 px padding

@@ -162,3 +162,52 @@ def test_notebook_06_quotes_the_training_times_by_n_dis():
     ratio = (sum(times[5]) / len(times[5])) / (sum(times[1]) / len(times[1]))
     assert f"trained for {five}, against {one} for B and C" in notebook_06_text()
     assert f"about {ratio:.1f} times longer" in notebook_06_text()
+
+
+def _rescored_by_regularizer() -> dict[str, list[dict]]:
+    """The 10,000-sample re-scores of the stored seed runs, by regularizer, in seed order."""
+    rows = load("notebook05_seeds_rescored.json")["runs"]
+    return {reg: sorted((r for r in rows if f"_{reg}_" in r["run"]), key=lambda r: r["run"])
+            for reg in ("sn", "none")}
+
+
+def test_the_rescored_runs_are_the_stored_seed_runs():
+    stored = {(r["regularizer"], r["seed"]): r["final"]["confidence"]
+              for r in load("notebook05_seeds.json")["runs"]}
+    rescored = _rescored_by_regularizer()
+    for reg, rows in rescored.items():
+        assert [r["run"] for r in rows] == [f"D_{reg}_seed{s}" for s in range(3)]
+        for seed, row in enumerate(rows):
+            # each checkpoint is the run whose 1,000-sample score the seeds file holds
+            assert row["reported_confidence"] == pytest.approx(stored[(reg, seed)], abs=1e-7)
+            assert row["n_samples"] == 10_000 and row["seed"] == 1
+
+
+def test_notebook_05_quotes_the_rescored_seeds():
+    import statistics
+
+    text = markdown_text()
+    rescored = _rescored_by_regularizer()
+    for reg, label in (("sn", "SN"), ("none", "no SN")):
+        rows = rescored[reg]
+        reported = " / ".join(f"{r['reported_confidence']:.3f}" for r in rows)
+        precise = " / ".join(f"{r['confidence']:.3f}" for r in rows)
+        assert f"| {label}, seeds 0 / 1 / 2 | {reported} | {precise} |" in text
+    assert max(r["confidence_se"] for rows in rescored.values() for r in rows) < 0.0025
+    sn = [r["confidence"] for r in rescored["sn"]]
+    none = [r["confidence"] for r in rescored["none"]]
+    shifts = [abs(r["confidence"] - r["reported_confidence"])
+              for rows in rescored.values() for r in rows]
+    assert f"move by up to {max(shifts):.3f}" in text
+    spread = f"{min(sn):.3f}-{max(sn):.3f}"
+    assert f"give {spread}, with nearly the same mean ({statistics.mean(sn):.3f})" in text
+    assert f"{statistics.mean(sn):.3f} with 10,000" in text
+    reported_mean = statistics.mean(r["reported_confidence"] for r in rescored["sn"])
+    assert f"is {reported_mean:.3f} with 1,000 samples" in text
+    assert f"standard deviation of {statistics.stdev(sn):.3f}" in text
+    gap = statistics.mean(sn) - statistics.mean(none)
+    assert f"({statistics.mean(sn):.3f} against {statistics.mean(none):.3f} on average)" in text
+    assert f"is a gap of {gap:.3f}: four times" in text and round(gap / statistics.stdev(sn)) == 4
+    at_goal = [f"{c:.3f}" for c in sn if round(c, 2) == 0.90]
+    assert f"two SN seeds of three are at 0.90 ({at_goal[0]} and {at_goal[1]})" in text
+    assert f"seed 0 is not ({sn[0]:.3f})" in text
