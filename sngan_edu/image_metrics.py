@@ -88,6 +88,11 @@ def mean_confidence_error(probs: torch.Tensor) -> float:
     return float(confidence.std() / confidence.numel() ** 0.5)
 
 
+def confidence_estimate(probs: torch.Tensor) -> dict[str, float]:
+    """The mean confidence and its standard error: ``{"confidence", "confidence_se"}``."""
+    return {"confidence": mean_confidence(probs), "confidence_se": mean_confidence_error(probs)}
+
+
 def confidence_profile(
     probs: torch.Tensor, thresholds: Sequence[float] = (0.5, 0.7, 0.9)
 ) -> dict[str, float]:

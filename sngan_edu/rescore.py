@@ -23,9 +23,8 @@ from torch import nn
 
 from sngan_edu import checkpoint, image_metrics
 from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
-from sngan_edu.models import resnet, standard_cnn
+from sngan_edu.models import FAMILIES
 
-FAMILIES = {"standard": standard_cnn, "resnet": resnet}
 EMA_PREFIX = "module."  # torch's AveragedModel keeps the averaged weights under this prefix
 
 
@@ -37,14 +36,16 @@ def _output_channels(state: dict[str, torch.Tensor]) -> int:
     return int(kernels[-1].shape[0])
 
 
-def load_run_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The generator a notebook 05 run samples from (averaged if it used ``g_ema``), in eval
-    mode, and the run's parameters from ``metrics.json``."""
-    run_dir = Path(run_dir)
+def _read_run(run_dir: Path) -> dict[str, Any]:
+    """A finished run's ``metrics.json``."""
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         raise ValueError(f"{run_dir} is not a finished notebook 05 run: no metrics.json in it")
-    parameters = json.loads(metrics_path.read_text())["parameters"]
+    return json.loads(metrics_path.read_text())
+
+
+def _sampling_generator(run_dir: Path, parameters: dict[str, Any]) -> nn.Module:
+    """The run's generator that samples (averaged if it used ``g_ema``), in eval mode."""
     state = checkpoint.load(run_dir / "checkpoint.pt")
     weights = state["G"]
     if state.get("G_ema") is not None:
@@ -54,7 +55,15 @@ def load_run_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     G = family.Generator(z_dim=parameters["z_dim"], image_size=parameters["image_size"],
                          channels=_output_channels(weights), width=parameters["width"])
     G.load_state_dict(weights)
-    return G.eval(), parameters
+    return G.eval()
+
+
+def load_run_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The generator a notebook 05 run samples from (averaged if it used ``g_ema``), in eval
+    mode, and the run's parameters from ``metrics.json``."""
+    run_dir = Path(run_dir)
+    parameters = _read_run(run_dir)["parameters"]
+    return _sampling_generator(run_dir, parameters), parameters
 
 
 def rescore_run(
@@ -64,18 +73,19 @@ def rescore_run(
     samples of a run, next to the 1,000-sample confidence the run reported."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an int >= 2; got {n_samples!r}")
-    G, parameters = load_run_generator(run_dir)
+    run_dir = Path(run_dir)
+    record = _read_run(run_dir)
+    parameters = record["parameters"]
+    G = _sampling_generator(run_dir, parameters)
     fake = image_metrics.generate(G, n_samples, parameters["z_dim"], seed=seed)
     probs, _ = image_metrics.classifier_outputs(classifier, fake)
-    reported = json.loads((Path(run_dir) / "metrics.json").read_text())["final"]
     return {
-        "run": Path(run_dir).name,
+        "run": run_dir.name,
         "n_samples": n_samples,
         "seed": seed,
-        "confidence": image_metrics.mean_confidence(probs),
-        "confidence_se": image_metrics.mean_confidence_error(probs),
+        **image_metrics.confidence_estimate(probs),
         "classes": image_metrics.class_coverage(probs),
-        "reported_confidence": reported.get("confidence"),
+        "reported_confidence": record["final"].get("confidence"),
     }
 
 

@@ -85,6 +85,8 @@ def test_mean_confidence_error_is_the_standard_error_of_the_mean():
     assert 0.4 < many / im.mean_confidence_error(probs) < 0.6
     with pytest.raises(ValueError, match="at least 2"):
         im.mean_confidence_error(probs[:1])
+    assert im.confidence_estimate(probs) == {"confidence": pytest.approx(top.mean()),
+                                             "confidence_se": pytest.approx(stats.sem(top))}
 
 
 def test_confidence_bands_share_and_two_class_mass():

@@ -9,25 +9,30 @@ import torch
 
 from sngan_edu import image_metrics, rescore
 from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
-from sngan_edu.models import resnet, standard_cnn
+from sngan_edu.models import FAMILIES, resnet, standard_cnn
 from sngan_edu.train import TrainConfig, Trainer
 
 
-def _digits_sampler(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    return torch.rand(n, 1, 16, 16, generator=generator) * 2 - 1
+def _uniform_images(channels: int):
+    """A data sampler of uniform 16x16 images with ``channels`` channels in [-1, 1]."""
+    def sample(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.rand(n, channels, 16, 16, generator=generator) * 2 - 1
+    return sample
+
+
+def test_families_are_the_two_architectures():
+    assert FAMILIES == {"standard": standard_cnn, "resnet": resnet}
 
 
 def _finished_run(folder, architecture="standard", g_ema=0.9, channels=1):
     """A run folder as notebook 05 leaves it: checkpoint.pt and metrics.json's parameters."""
-    family = standard_cnn if architecture == "standard" else resnet
+    family = FAMILIES[architecture]
     torch.manual_seed(0)
     G = family.Generator(z_dim=8, image_size=16, channels=channels, width=0.0625)
     D = family.Discriminator(image_size=16, channels=channels, width=0.0625)
-    sampler = (_digits_sampler if channels == 1 else
-               lambda n, generator=None: torch.rand(n, 3, 16, 16, generator=generator) * 2 - 1)
     cfg = TrainConfig(steps=3, batch_size=8, z_dim=8, preset="D", g_ema=g_ema, progress=False,
                       checkpoint_dir=str(folder))
-    trainer = Trainer(G, D, sampler, cfg)
+    trainer = Trainer(G, D, _uniform_images(channels), cfg)
     trainer.fit()
     parameters = {"architecture": architecture, "z_dim": 8, "image_size": 16, "width": 0.0625}
     final = {"confidence": 0.5}
