@@ -65,9 +65,8 @@ shifts come from a third generator of the trainer, saved in checkpoints. It keep
 small dataset from memorising it; G still learns the unshifted images.
 
 Memory layout: ``channels_last=True`` stores conv weights as NHWC, which lets oneDNN pick
-faster convolution kernels on the CPU (7-20% per step on notebook 05's models, by
-``benchmarks/train_throughput.py`` on different days); the math
-is the same up to float rounding.
+faster convolution kernels on the CPU (7-20% per step on notebook 05's models, measured by
+``benchmarks/train_throughput.py`` on different days); the math is the same up to rounding.
 
 Optimizer: ``fused_adam=True`` uses torch's fused Adam kernel on CPU and CUDA, which does the
 same update as torch's per-tensor loop (up to float rounding) about 4 times faster; a whole
@@ -85,6 +84,7 @@ environment variable ``SNGAN_EDU_PROGRESS=0`` is set.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -333,10 +333,9 @@ class Trainer:
         # The fused kernel updates all of a model's weights in one pass instead of a Python loop
         # of small ops per tensor (about 4x faster on notebook 05's CPU models).
         fused = config.fused_adam and self.device.type in ("cpu", "cuda")
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt["lr_g"], betas=betas,
-                                      fused=fused or None)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt["lr_d"], betas=betas,
-                                      fused=fused or None)
+        adam = functools.partial(torch.optim.Adam, betas=betas, fused=fused or None)
+        self.opt_g = adam(self.G.parameters(), lr=opt["lr_g"])
+        self.opt_d = adam(self.D.parameters(), lr=opt["lr_d"])
         self._d_params = [p for p in self.D.parameters() if p.requires_grad]
         # The averaged generator (torch's AveragedModel, buffers included so BatchNorm's running
         # statistics are averaged too). D is never averaged: an average of SN's u/v vectors
