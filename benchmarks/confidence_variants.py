@@ -30,7 +30,8 @@ from sngan_edu.models.standard_cnn import Discriminator, Generator
 from sngan_edu.train import TrainConfig, Trainer
 
 DEFAULTS: dict[str, Any] = {"width": 0.5, "d_width": 0.125, "z_dim": 128, "steps": 3000,
-                            "n_dis": 3, "lr_g": None, "lr_d": None, "batch_size": 32}
+                            "n_dis": 3, "lr_g": None, "lr_d": None, "batch_size": 32,
+                            "z_categories": 0}
 # One change each from DEFAULTS (the training time changes with some of them: see the output).
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
@@ -41,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "width_0.75_2400_steps": {"width": 0.75, "steps": 2400},
     "n_dis_2_3800_steps": {"n_dis": 2, "steps": 3800},
     "4500_steps": {"steps": 4500},
+    "z_categories_10": {"z_categories": 10},  # a one-hot code in z (models.latent)
 }
 
 
@@ -50,7 +52,8 @@ def run_variant(name: str, seed: int) -> dict[str, Any]:
     p = {**DEFAULTS, **VARIANTS[name]}
     data = load_image_data("digits", None, 16, split="all")
     torch.manual_seed(seed)
-    G = Generator(z_dim=p["z_dim"], image_size=16, channels=1, width=p["width"])
+    G = Generator(z_dim=p["z_dim"], image_size=16, channels=1, width=p["width"],
+                  z_categories=p["z_categories"])
     D = Discriminator(image_size=16, channels=1, width=p["d_width"])
     config = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], z_dim=p["z_dim"],
                          preset="D", n_dis=p["n_dis"], lr_g=p["lr_g"], lr_d=p["lr_d"],

@@ -53,7 +53,8 @@ def _sampling_generator(run_dir: Path, parameters: dict[str, Any]) -> nn.Module:
                    if k.startswith(EMA_PREFIX)}
     family = FAMILIES[parameters["architecture"]]
     G = family.Generator(z_dim=parameters["z_dim"], image_size=parameters["image_size"],
-                         channels=_output_channels(weights), width=parameters["width"])
+                         channels=_output_channels(weights), width=parameters["width"],
+                         z_categories=parameters.get("z_categories", 0))  # (older runs: 0)
     G.load_state_dict(weights)
     return G.eval()
 

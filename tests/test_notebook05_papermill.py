@@ -37,7 +37,7 @@ def test_parameters_cell_is_tagged():
     expected = {"dataset", "data_root", "image_size", "width", "architecture", "loss",
                 "regularizer", "setting", "steps", "batch_size", "n_dis", "seed", "device",
                 "out_dir", "eval_every", "resume", "d_width", "g_ema", "lr_decay", "translate",
-                "z_dim", "max_minutes"}
+                "z_dim", "z_categories", "max_minutes"}
     assert expected <= set(declared)
 
 
@@ -95,9 +95,11 @@ def test_tiny_run_writes_files_and_resumes(tmp_path):
 def test_resnet_without_sn(tmp_path):
     out = tmp_path / "resnet"
     _run(tmp_path, "resnet", steps=2, eval_every=2, out_dir=str(out), architecture="resnet",
-         regularizer="none", setting="C", translate=2, z_dim=16)
+         regularizer="none", setting="C", translate=2, z_dim=16, z_categories=4)
     record = json.loads((out / "metrics.json").read_text())
     assert record["step"] == 2 and record["parameters"]["architecture"] == "resnet"
+    G, parameters = rescore.load_run_generator(out)  # rebuilt with the run's one-hot code
+    assert parameters["z_categories"] == 4 and G.z_categories == 4
     state = checkpoint.load(out / "checkpoint.pt")
     assert state["config"]["translate"] == 2 and state["config"]["z_dim"] == 16  # in the engine
     assert state["G"]["linear.weight"].shape[1] == 16  # and the generator's input layer
@@ -128,6 +130,7 @@ def test_max_minutes_stops_training_early_and_keeps_a_checkpoint(tmp_path):
      ({"translate": 8}, "translate must be below half the image side"),
      ({"translate": -1}, "translate must be a non-negative integer"),
      ({"z_dim": 0}, "z_dim must be a positive integer"),
+     ({"z_categories": 1}, "z_categories must be 0"),
      ({"max_minutes": 0}, "max_minutes must be a positive number of minutes")],
 )
 def test_bad_parameters_fail_early_with_value_error(tmp_path, parameters, message):
