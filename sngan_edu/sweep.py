@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -134,16 +135,21 @@ def run_sweep(
     # Threads are enough: each run is a papermill kernel in its own process.
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         runs = list(pool.map(one, cells))
-    results = {
-        "command": command,
-        "notebook": notebook.name,
-        "steps": steps,
-        "parameters": {**SWEEP_PARAMETERS, **(extra or {})},
-        "machine": {"platform": platform.platform(), "processor": platform.machine()},
-        "runs": runs,
-    }
+    machine = this_machine()
+    for run in runs:
+        if not run.get("reused"):
+            run["machine"] = machine
+    parameters = {**SWEEP_PARAMETERS, **(extra or {})}
+    results = {"commands": [command], "notebook": notebook.name, "steps": steps,
+               "parameters": parameters, "runs": runs}
     if results_path is not None:
         results_path = Path(results_path)
+        stored = load_results(results_path) if results_path.is_file() else None
+        if stored is not None and all(stored[k] == results[k] for k in SAME_STUDY):
+            results = merge_results(stored, results)  # e.g. more seeds of the stored study
+        elif stored is not None and verbose:
+            print(f"replacing {results_path}: it holds a study with other "
+                  f"{', '.join(k for k in SAME_STUDY if stored[k] != results[k])}")
         for run in runs:  # keep the final sample grids beside the results (small PNGs)
             if run["status"] == "ok":
                 name = run_name(run["setting"], run["regularizer"], run["seed"])
@@ -157,8 +163,52 @@ def run_sweep(
 
 
 def load_results(path: str | Path = DEFAULT_RESULTS) -> dict[str, Any]:
-    """Read a results JSON written by :func:`run_sweep`."""
-    return json.loads(Path(path).read_text())
+    """Read a results JSON written by :func:`run_sweep`.
+
+    Files written before sweeps could be extended hold one ``command`` and one ``machine`` for
+    all runs; they are read in today's form (a list of ``commands``, a ``machine`` per run).
+    """
+    results = json.loads(Path(path).read_text())
+    if "command" in results:
+        results["commands"] = [results.pop("command")]
+    machine = results.pop("machine", None)
+    for run in results["runs"]:
+        if machine is not None:
+            run.setdefault("machine", machine)
+    return results
+
+
+# What makes two results files one study (so more seeds of it can be added to it).
+SAME_STUDY = ("notebook", "steps", "parameters")
+
+
+def merge_results(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the runs of ``new`` added; a new run replaces a stored one of the same
+    (setting, regularizer, seed). Runs are ordered by seed, then as the sweep orders them."""
+    for key in SAME_STUDY:
+        if stored[key] != new[key]:
+            raise ValueError(f"cannot merge sweeps with different {key}: "
+                             f"{stored[key]!r} vs {new[key]!r}")
+
+    def cell(run: dict[str, Any]) -> tuple[str, str, int]:
+        return run["setting"], run["regularizer"], run["seed"]
+
+    replaced = {cell(r) for r in new["runs"]}
+    runs = [r for r in stored["runs"] if cell(r) not in replaced] + new["runs"]
+    order = {name: i for i, name in enumerate(("sn", "none", "gp", "clip"))}
+    runs.sort(key=lambda r: (r["seed"], r["setting"], order.get(r["regularizer"], 99)))
+    return {**stored, "commands": stored["commands"] + new["commands"], "runs": runs}
+
+
+def this_machine() -> dict[str, Any]:
+    """The platform, the CPU model (Linux) and the core count, recorded with each run."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,8 +235,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")) -> list[dict]:
-    """One row per (setting, regularizer): the mean of each metric over seeds (None if a run
-    failed), the number of runs and of failures, and the setting's optimizer values."""
+    """One row per (setting, regularizer): the mean of each metric over the runs that finished
+    (None if none did) and its lowest and highest value (``<metric>_range``), with the number
+    of runs and of failures."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for run in results["runs"]:
         groups.setdefault((run["setting"], run["regularizer"]), []).append(run)
@@ -198,6 +249,7 @@ def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")
         for m in metrics:
             values = [r["final"][m] for r in ok if m in r.get("final", {})]
             row[m] = sum(values) / len(values) if values else None
+            row[f"{m}_range"] = (min(values), max(values)) if values else None
         rows.append(row)
     return rows
 

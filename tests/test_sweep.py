@@ -59,7 +59,8 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     assert sum(r.get("reused", False) for r in res2["runs"]) == 2
     rows = sweep.sweep_table(res2)
     assert rows[0] == {"setting": "D", "regularizer": "none", "runs": 1, "failed": 1,
-                       "classes": None, "confidence": None, "fd": None}
+                       "classes": None, "confidence": None, "fd": None, "classes_range": None,
+                       "confidence_range": None, "fd_range": None}
     assert rows[1]["fd"] == 50.0 and rows[1]["failed"] == 0
 
 
@@ -89,6 +90,7 @@ def test_table_averages_seeds():
             for s, c, f in [(0, 10, 10.0), (1, 8, 30.0)]]
     (row,) = sweep.sweep_table({"runs": runs})
     assert row["classes"] == 9 and row["fd"] == 20.0 and row["runs"] == 2
+    assert row["classes_range"] == (8, 10) and row["fd_range"] == (10.0, 30.0)
 
 
 def test_bad_arguments():
@@ -157,7 +159,8 @@ def test_draw_sweep_and_its_sample_panels():
 
     from sngan_edu.plots.images import draw_sweep, draw_sweep_samples
 
-    rows = [{"setting": "A", "regularizer": "sn", "classes": 10.0, "confidence": 0.8, "fd": 40.0},
+    rows = [{"setting": "A", "regularizer": "sn", "classes": 10.0, "confidence": 0.8, "fd": 40.0,
+             "fd_range": (30.0, 50.0)},
             {"setting": "A", "regularizer": "none", "classes": None, "confidence": None,
              "fd": None},
             {"setting": "B", "regularizer": "sn", "classes": 7.0, "confidence": 0.6, "fd": 300.0},
@@ -170,6 +173,11 @@ def test_draw_sweep_and_its_sample_panels():
     assert heights == [40.0, 300.0, 900.0] and ax.get_yscale() == "log"
     failed_marks = [line for line in ax.lines if line.get_marker() == "x"]
     assert len(failed_marks) == 1 and failed_marks[0].get_color() == "tab:red"
+    # only the cell with several seeds gets a line, from its lowest to its highest seed
+    (spread,) = [line for line in ax.lines if line.get_marker() != "x"]
+    bar = next(p for p in ax.patches if p.get_height() == 40.0)
+    assert list(spread.get_ydata()) == [30.0, 50.0]
+    assert list(spread.get_xdata()) == [bar.get_x() + bar.get_width() / 2] * 2
     plt.close(fig)
 
     grid = torch.arange(2 * 3, dtype=torch.uint8).reshape(1, 2, 3) * 40
@@ -192,3 +200,42 @@ def test_top_grid_rows_is_the_grid_of_the_first_samples(tmp_path):
     grid = sweep.read_png(tmp_path / "g.png")
     first = save_grid(images[:24], tmp_path / "first.png")  # 3 rows of 8
     assert torch.equal(top_grid_rows(grid, 3), sweep.read_png(first))
+
+
+def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", _fake_execute(calls))
+    path = tmp_path / "r.json"
+
+    def sweep_seeds(seeds, steps=7, out="runs"):
+        return sweep.run_sweep(["D", "F"], ["sn", "none"], seeds=seeds, steps=steps,
+                               out_root=tmp_path / out, results_path=path, verbose=False,
+                               command=f"sweep {seeds}")
+
+    sweep_seeds((0,))
+    merged = sweep_seeds((1,), out="other")  # a new folder: seed 0's runs are not there
+    assert len(calls) == 8
+    assert json.loads(path.read_text()) == merged
+    assert [(r["seed"], r["setting"], r["regularizer"]) for r in merged["runs"]] == [
+        (s, x, r) for s in (0, 1) for x in "DF" for r in ("sn", "none")]
+    assert merged["commands"] == ["sweep (0,)", "sweep (1,)"]
+    assert all(r["machine"]["cores"] == sweep.os.cpu_count() for r in merged["runs"])
+    assert [row["runs"] for row in sweep.sweep_table(merged)] == [2, 2, 2, 2]
+    # re-running a seed replaces its runs instead of adding copies
+    again = sweep_seeds((1,), out="third")
+    assert len(again["runs"]) == 8 and again["commands"][-1] == "sweep (1,)"
+    # another budget is another study: it replaces the file
+    other = sweep_seeds((0,), steps=9, out="fourth")
+    assert len(other["runs"]) == 4 and other["commands"] == ["sweep (0,)"]
+    with pytest.raises(ValueError, match="different steps"):
+        sweep.merge_results(merged, other)
+
+
+def test_results_written_before_merging_load_in_todays_form(tmp_path):
+    old = {"command": "python -m sngan_edu.sweep", "notebook": "05_sngan_training.ipynb",
+           "steps": 3, "parameters": {}, "machine": {"platform": "x"},
+           "runs": [{"setting": "A", "regularizer": "sn", "seed": 0, "status": "ok"}]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = sweep.load_results(tmp_path / "old.json")
+    assert loaded["commands"] == ["python -m sngan_edu.sweep"] and "command" not in loaded
+    assert loaded["runs"][0]["machine"] == {"platform": "x"} and "machine" not in loaded

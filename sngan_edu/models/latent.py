@@ -12,8 +12,11 @@ as its first step. Nothing tells G which digit a category should be: it is unsup
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def check_categories(categories: int, z_dim: int) -> None:
@@ -37,3 +40,40 @@ def with_category_code(z: torch.Tensor, categories: int) -> torch.Tensor:
         return z
     code = F.one_hot(z[:, -categories:].argmax(dim=1), categories).to(z.dtype)
     return torch.cat([z[:, :-categories], code], dim=1)
+
+
+class CategoryCode(nn.Module):
+    """The generator's first step: :func:`with_category_code` with a fixed number of categories.
+
+    The count has no weights, so it is saved as the module's extra state: a checkpoint then
+    refuses to load into a generator with another count instead of silently changing the prior.
+    """
+
+    def __init__(self, categories: int, z_dim: int) -> None:
+        super().__init__()
+        check_categories(categories, z_dim)
+        self.categories = categories
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return with_category_code(z, self.categories)
+
+    def extra_repr(self) -> str:
+        return f"categories={self.categories}"
+
+    def get_extra_state(self) -> dict[str, int]:
+        return {"categories": self.categories}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        saved = state["categories"]
+        if saved != self.categories:
+            raise ValueError(
+                f"these weights were trained with z_categories={saved}, but this generator has "
+                f"z_categories={self.categories}; build it with z_categories={saved}"
+            )
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # Weights saved before the code existed carry no count: they used the plain prior.
+        state_dict.setdefault(prefix + "_extra_state", {"categories": 0})
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sngan_edu.models.latent import check_categories, with_category_code
+from sngan_edu.models.latent import CategoryCode
 from sngan_edu.sn import apply_spectral_norm
 
 G_CHANNELS = 256
@@ -111,9 +111,8 @@ class Generator(nn.Module):
         _check(image_size, channels, width)
         if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
             raise ValueError(f"z_dim must be a positive int; got {z_dim!r}")
-        check_categories(z_categories, z_dim)
         self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
-        self.z_categories = z_categories  # last entries of z become a one-hot code (0: none)
+        self.code = CategoryCode(z_categories, z_dim)  # last entries of z: one-hot (0: none)
         self.bottom = image_size // 8
         self.ch = _scaled(G_CHANNELS, width)
         self.linear = _init(nn.Linear(z_dim, self.bottom * self.bottom * self.ch), 1.0)
@@ -122,7 +121,7 @@ class Generator(nn.Module):
         self.out = _init(nn.Conv2d(self.ch, channels, 3, 1, 1), 1.0)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = with_category_code(z, self.z_categories)
+        z = self.code(z)
         h = self.linear(z).view(z.shape[0], self.ch, self.bottom, self.bottom)
         h = F.relu(self.bn(self.blocks(h)))
         return torch.tanh(self.out(h))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sngan_edu.models.latent import check_categories, with_category_code
+from sngan_edu.models.latent import CategoryCode
 from sngan_edu.sn import apply_spectral_norm
 
 G_CHANNELS = (512, 256, 128, 64)
@@ -68,9 +68,8 @@ class Generator(nn.Module):
         _check(image_size, channels, width)
         if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
             raise ValueError(f"z_dim must be a positive int; got {z_dim!r}")
-        check_categories(z_categories, z_dim)
         self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
-        self.z_categories = z_categories  # last entries of z become a one-hot code (0: none)
+        self.code = CategoryCode(z_categories, z_dim)  # last entries of z: one-hot (0: none)
         self.bottom = image_size // 8
         c = [scaled(ch, width) for ch in G_CHANNELS]
         n_flat = self.bottom * self.bottom * c[0]
@@ -85,7 +84,7 @@ class Generator(nn.Module):
         init_weights(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = with_category_code(z, self.z_categories)
+        z = self.code(z)
         h = self.head(z).view(z.shape[0], self._c0, self.bottom, self.bottom)
         return self.main(h)
 

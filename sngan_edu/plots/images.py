@@ -162,7 +162,8 @@ def draw_sweep(
     labels: Mapping[str, str] | None = None,
 ) -> None:
     """The paper's Figure 1 in miniature: one panel per metric, grouped bars per setting,
-    one bar per regularizer; runs that failed (diverged) are marked with a red x.
+    one bar per regularizer (the mean over seeds, with a black line from the lowest to the
+    highest seed); runs that failed (diverged) are marked with a red x.
 
     ``rows`` come from :func:`sngan_edu.sweep.sweep_table`.
     """
@@ -183,6 +184,9 @@ def draw_sweep(
                 else:
                     ax.bar(x, row[metric], width, color=f"C{j}",
                            label=labels.get(reg, reg) if i == 0 else None)
+                    low, high = row.get(f"{metric}_range") or (row[metric],) * 2
+                    if high > low:  # several seeds: a line from the lowest to the highest
+                        ax.plot([x, x], [low, high], color="k", lw=1)
         ax.set_xticks(range(len(settings)), settings)
         ax.set_xlabel("setting")
         ax.set_title({"fd": "Fréchet distance (lower is better)",
