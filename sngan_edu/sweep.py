@@ -193,6 +193,10 @@ def merge_results(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
     def cell(run: dict[str, Any]) -> tuple[str, str, int]:
         return run["setting"], run["regularizer"], run["seed"]
 
+    before = {cell(r): r for r in stored["runs"]}
+    for run in new["runs"]:  # a run reused from its folder ran where the stored one did
+        if run.get("reused") and "machine" in before.get(cell(run), {}):
+            run.setdefault("machine", before[cell(run)]["machine"])
     replaced = {cell(r) for r in new["runs"]}
     runs = [r for r in stored["runs"] if cell(r) not in replaced] + new["runs"]
     order = {name: i for i, name in enumerate(("sn", "none", "gp", "clip"))}

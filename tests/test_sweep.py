@@ -224,6 +224,12 @@ def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
     # re-running a seed replaces its runs instead of adding copies
     again = sweep_seeds((1,), out="third")
     assert len(again["runs"]) == 8 and again["commands"][-1] == "sweep (1,)"
+    # runs reused from their folders keep the machine they ran on
+    merged["runs"][0]["machine"] = {"cpu": "elsewhere"}
+    path.write_text(json.dumps(merged))
+    reused = sweep_seeds((0,))
+    assert all(r["reused"] for r in reused["runs"] if r["seed"] == 0)
+    assert reused["runs"][0]["machine"] == {"cpu": "elsewhere"}
     # another budget is another study: it replaces the file
     other = sweep_seeds((0,), steps=9, out="fourth")
     assert len(other["runs"]) == 4 and other["commands"] == ["sweep (0,)"]
