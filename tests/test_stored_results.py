@@ -123,21 +123,45 @@ def test_notebook_06_quotes_the_stored_sweep():
     from sngan_edu.sweep import sweep_table
 
     text = notebook_06_text()
-    rows = {(r["setting"], r["regularizer"]): r for r in sweep_table(load("sweep_results.json"))}
+    stored = load("sweep_results.json")
+    assert sorted({r["seed"] for r in stored["runs"]}) == [0, 1]
+    assert "holds two seeds" in text and "(two seeds, 3000 generator updates" in text
+    rows = {(r["setting"], r["regularizer"]): r for r in sweep_table(stored)}
 
     def fd(setting, reg):
         return f"{rows[(setting, reg)]['fd']:.0f}"
 
+    def final(setting, reg, seed):
+        return next(r["final"] for r in stored["runs"]
+                    if (r["setting"], r["regularizer"], r["seed"]) == (setting, reg, seed))
+
+    # "in all six settings, for each seed on its own as well as on average"
+    assert all(final(s, "sn", seed)["fd"] < final(s, "none", seed)["fd"]
+               for s in "ABCDEF" for seed in (0, 1))
     assert all(rows[(s, "sn")]["fd"] < rows[(s, "none")]["fd"] for s in "ABCDEF")
     assert "SN has the lower Fréchet distance in all six settings" in text
-    assert f"reach FD {fd('D', 'sn')} and {fd('E', 'sn')} with all ten digits" in text
+    assert f"reach FD {fd('D', 'sn')} and {fd('E', 'sn')} with all ten digits in every run" in text
+    assert rows[("D", "sn")]["classes_range"] == rows[("E", "sn")]["classes_range"] == (10, 10)
     assert f"sit at {fd('D', 'none')} and {fd('E', 'none')}" in text
-    assert f"now works with SN** (FD {fd('A', 'sn')})" in text
-    assert rows[("F", "none")]["classes"] == 2 and rows[("F", "sn")]["classes"] == 9
-    assert min(rows[(s, "sn")]["fd"] for s in "BC") > 700  # "FD above 700"
-    best = min(rows.values(), key=lambda r: r["fd"])
-    assert (best["setting"], best["regularizer"]) == ("E", "sn")
-    assert f"mean confidence of {best['confidence']:.2f}" in text
+    assert (rows[("D", "none")]["classes"], rows[("E", "none")]["classes"]) == (7, 8)
+    assert rows[("F", "none")]["classes_range"] == (2, 5) and rows[("F", "none")]["classes"] == 3.5
+    assert "collapses to 3.5 digits on average (two and five)" in text
+    assert rows[("F", "sn")]["classes"] == 8.5 and "SN-GAN keeps 8.5" in text
+    low, high = (f"{v:.0f}" for v in rows[("A", "sn")]["fd_range"])
+    assert f"works with SN** (FD {fd('A', 'sn')}, with {low} and {high} for the two" in text
+    assert min(final(s, "sn", seed)["fd"] for s in "BC" for seed in (0, 1)) > 500
+    assert (rows[("B", "sn")]["classes"], rows[("C", "sn")]["classes"]) == (8.5, 9)
+    assert (rows[("B", "none")]["classes"], rows[("C", "none")]["classes"]) == (3, 6)
+    collapsed = [(r["setting"], r["seed"], f"{r['final']['confidence']:.2f}")
+                 for r in stored["runs"] if r["final"]["classes"] <= 2]
+    assert collapsed == [("F", 0, "0.90"), ("B", 1, "0.88")]
+    assert "(F on seed 0, B on seed 1)" in text and "confidences of 0.90 and 0.88" in text
+    best = sorted(rows.values(), key=lambda r: r["fd"])[:2]
+    assert [(r["setting"], r["regularizer"]) for r in best] == [("D", "sn"), ("E", "sn")]
+    assert f"with SN (mean FD {fd('D', 'sn')} and {fd('E', 'sn')})" in text
+    assert f"E reaches a mean confidence of {rows[('E', 'sn')]['confidence']:.2f}" in text
+    a = final("A", "none", 0)["fd"], final("A", "none", 1)["fd"]
+    assert f"has FD {a[0]:.0f} on seed 0 and {a[1]:.0f} on seed 1" in text
 
 
 def test_notebook_06_quotes_the_extra_seeds_of_its_best_cell():
@@ -153,6 +177,9 @@ def test_notebook_06_quotes_the_extra_seeds_of_its_best_cell():
     conf = " and ".join(f"{r['final']['confidence']:.3f}" for r in runs)
     fd = " and ".join(f"{r['final']['fd']:.0f}" for r in runs)
     assert f"reached {conf}, with FD {fd}" in text
+    here = next(r["final"] for r in load("sweep_results.json")["runs"]
+                if (r["setting"], r["regularizer"], r["seed"]) == ("E", "sn", 1))
+    assert f"seed 1 here reached {here['confidence']:.3f} with FD {here['fd']:.0f}" in text
 
 
 def test_notebook_06_quotes_the_training_times_by_n_dis():

@@ -237,7 +237,7 @@ def draw_sweep_samples(
                           vmax=255, interpolation="nearest")
             title = f"{setting} · {labels.get(reg, reg)}"
             if row is not None and row.get("fd") is not None:
-                title += f": {row['classes']:.0f} classes, FD {row['fd']:.0f}"
+                title += f": {row['classes']:g} classes, FD {row['fd']:.0f}"
             elif row is not None:
                 title += ": failed"
             ax.set_title(title, fontsize=8)
