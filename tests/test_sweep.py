@@ -163,7 +163,8 @@ def test_draw_sweep_and_its_sample_panels():
              "fd_range": (30.0, 50.0)},
             {"setting": "A", "regularizer": "none", "classes": None, "confidence": None,
              "fd": None},
-            {"setting": "B", "regularizer": "sn", "classes": 7.5, "confidence": 0.6, "fd": 300.0},
+            {"setting": "B", "regularizer": "sn", "classes": 20 / 3, "confidence": 0.6,
+             "fd": 300.0},
             {"setting": "B", "regularizer": "none", "classes": 2.0, "confidence": 0.5,
              "fd": 900.0}]
     fig = plt.figure()
@@ -183,9 +184,9 @@ def test_draw_sweep_and_its_sample_panels():
     grid = torch.arange(2 * 3, dtype=torch.uint8).reshape(1, 2, 3) * 40
     fig = plt.figure()
     draw_sweep_samples(fig, rows, {"A_sn_seed0": grid, "B_none_seed0": grid}, grid_rows=None)
-    titles = [a.get_title() for a in fig.axes]  # classes are a mean over seeds: 7.5 stays 7.5
+    titles = [a.get_title() for a in fig.axes]  # classes are a mean over seeds: 20/3 is 6.7
     assert titles == ["A · SN: 10 classes, FD 40", "A · unnormalized: failed",
-                      "B · SN: 7.5 classes, FD 300", "B · unnormalized: 2 classes, FD 900"]
+                      "B · SN: 6.7 classes, FD 300", "B · unnormalized: 2 classes, FD 900"]
     shown = [len(a.images) for a in fig.axes]
     assert shown == [1, 0, 0, 1]
     assert np.array_equal(np.asarray(fig.axes[0].images[0].get_array()), grid[0].numpy())

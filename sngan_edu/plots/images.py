@@ -237,7 +237,8 @@ def draw_sweep_samples(
                           vmax=255, interpolation="nearest")
             title = f"{setting} · {labels.get(reg, reg)}"
             if row is not None and row.get("fd") is not None:
-                title += f": {row['classes']:g} classes, FD {row['fd']:.0f}"
+                # a mean over seeds: one decimal (20/3 -> 6.7), none when whole (10)
+                title += f": {round(row['classes'], 1):g} classes, FD {row['fd']:.0f}"
             elif row is not None:
                 title += ": failed"
             ax.set_title(title, fontsize=8)
