@@ -258,6 +258,19 @@ def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")
     return rows
 
 
+def same_seed_losses(results: dict[str, Any], baseline: str = "none", metric: str = "fd"
+                     ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """SN against ``baseline`` run by run: the (setting, seed) pairs where both runs finished,
+    and those of them where SN's ``metric`` (lower is better) is not the lower one."""
+    final = {(r["setting"], r["regularizer"], r["seed"]): r["final"]
+             for r in results["runs"] if r["status"] == "ok"}
+    pairs = sorted((s, seed) for (s, reg, seed) in final
+                   if reg == "sn" and (s, baseline, seed) in final)
+    lost = [(s, seed) for s, seed in pairs
+            if final[(s, "sn", seed)][metric] >= final[(s, baseline, seed)][metric]]
+    return pairs, lost
+
+
 def samples_folder(results_path: str | Path) -> Path:
     """Where a results JSON keeps its runs' final sample grids: ``<stem>_samples/`` beside it."""
     results_path = Path(results_path)

@@ -120,6 +120,7 @@ def test_the_setting_e_check_is_the_defaults_with_setting_e_on_one_thread():
 
 
 def test_notebook_06_quotes_the_stored_sweep():
+    from sngan_edu import sweep
     from sngan_edu.sweep import sweep_table
 
     text = notebook_06_text()
@@ -143,7 +144,8 @@ def test_notebook_06_quotes_the_stored_sweep():
     assert all(rows[(s, "sn")]["fd"] < rows[(s, "none")]["fd"] for s in "ABCDEF")
     lost = [(s, seed) for s in "ABCDEF" for seed in seeds
             if final(s, "sn", seed)["fd"] >= final(s, "none", seed)["fd"]]
-    assert lost == [("B", 2)]
+    assert lost == [("B", 2)] and sweep.same_seed_losses(stored) == (
+        [(s, seed) for s in "ABCDEF" for seed in seeds], lost)
     assert "SN has the lower mean Fréchet distance in all six settings" in text
     assert f"the lower FD in {6 * len(seeds) - len(lost)} of the {6 * len(seeds)} pairs" in text
     b_sn, b_none = final("B", "sn", 2), final("B", "none", 2)
@@ -265,12 +267,11 @@ def test_notebook_05_quotes_the_rescored_seeds():
 def test_notebook_05_quotes_setting_d_against_e_from_the_sweep():
     from sngan_edu.sweep import sweep_table
 
-    rows = {r["setting"]: r for r in sweep_table(load("sweep_results.json"))
-            if r["regularizer"] == "sn"}
+    stored = load("sweep_results.json")
+    rows = {r["setting"]: r for r in sweep_table(stored) if r["regularizer"] == "sn"}
     d, e = rows["D"], rows["E"]
     assert e["confidence"] > d["confidence"] and e["fd"] > d["fd"]
-    seeds = len({r["seed"] for r in load("sweep_results.json")["runs"]})
-    assert seeds == 3
+    assert len({r["seed"] for r in stored["runs"]}) == 3
     assert (f"had the higher mean confidence in that sweep ({e['confidence']:.2f} against "
             f"{d['confidence']:.2f} over three seeds) and the higher Fréchet distance "
             f"({e['fd']:.0f} against {d['fd']:.0f})") in markdown_text()

@@ -246,3 +246,20 @@ def test_results_written_before_merging_load_in_todays_form(tmp_path):
     loaded = sweep.load_results(tmp_path / "old.json")
     assert loaded["commands"] == ["python -m sngan_edu.sweep"] and "command" not in loaded
     assert loaded["runs"][0]["machine"] == {"platform": "x"} and "machine" not in loaded
+
+
+def test_same_seed_losses_pairs_runs_of_one_setting_and_seed():
+    def run(setting, reg, seed, fd, status="ok"):
+        return {"setting": setting, "regularizer": reg, "seed": seed, "status": status,
+                "final": {"fd": fd} if status == "ok" else {}}
+
+    results = {"runs": [run("A", "sn", 0, 10.0), run("A", "none", 0, 50.0),
+                        run("A", "sn", 1, 80.0), run("A", "none", 1, 60.0),
+                        run("B", "sn", 0, 5.0), run("B", "none", 0, 5.0),  # a tie is no win
+                        run("C", "sn", 0, 1.0), run("C", "none", 0, None, status="failed"),
+                        run("D", "sn", 0, 1.0)]}  # no baseline run: no pair
+    pairs, lost = sweep.same_seed_losses(results)
+    assert pairs == [("A", 0), ("A", 1), ("B", 0)]
+    assert lost == [("A", 1), ("B", 0)]
+    results["runs"].append(run("D", "gp", 0, 0.5))
+    assert sweep.same_seed_losses(results, baseline="gp") == ([("D", 0)], [("D", 0)])
