@@ -121,14 +121,13 @@ def test_the_setting_e_check_is_the_defaults_with_setting_e_on_one_thread():
 
 def test_notebook_06_quotes_the_stored_sweep():
     from sngan_edu import sweep
-    from sngan_edu.sweep import sweep_table
 
     text = notebook_06_text()
     stored = load("sweep_results.json")
     seeds = (0, 1, 2, 3)
     assert sorted({r["seed"] for r in stored["runs"]}) == list(seeds)
     assert "holds four seeds" in text and "(four seeds, 3000 generator updates" in text
-    rows = {(r["setting"], r["regularizer"]): r for r in sweep_table(stored)}
+    rows = {(r["setting"], r["regularizer"]): r for r in sweep.sweep_table(stored)}
 
     def fd(setting, reg):
         return f"{rows[(setting, reg)]['fd']:.0f}"
