@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout 1200 -p no:cacheprovider
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/exercises/*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb notebooks/exercises/*.ipynb))
 
 .PHONY: help setup demo test unit nbval nbval-probe lint lab notebooks constraints clean
 
@@ -21,11 +21,11 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,keras]"
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m sngan_edu.demo
+	$(BIN)/python -m sngan_edu.course.demo
 
 test: unit nbval
 
@@ -50,7 +50,7 @@ lab: $(STAMP)
 # Re-execute notebooks in place so their stored outputs match the code (then commit them).
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb
 notebooks: $(STAMP)
-	$(BIN)/python -m sngan_edu.notebook_tools execute $(NOTEBOOKS)
+	$(BIN)/python -m sngan_edu.course.execute execute $(NOTEBOOKS)
 
 constraints: $(STAMP)
 	{ echo "# Exact versions the stored notebook outputs were produced with. Regenerate: make constraints"; \
@@ -62,12 +62,12 @@ clean:
 # Robustness sweep (notebook 06's data): notebook 05 via papermill for settings A-F x {sn, none}.
 .PHONY: sweep
 sweep: $(STAMP)
-	$(BIN)/python -m sngan_edu.sweep --jobs 2
+	$(BIN)/python -m sngan_edu.experiments.sweep --jobs 2
 
 # Student copies of the exercise notebooks (solutions stubbed, hidden tests removed).
 .PHONY: student
 student: $(STAMP)
-	$(BIN)/python -m sngan_edu.student notebooks/exercises student
+	$(BIN)/python -m sngan_edu.course.student notebooks/exercises student
 
 # End-to-end test in headless Chromium (installs Debian's chromium once; CI runs as root).
 .PHONY: test-browser

@@ -23,11 +23,12 @@ from typing import Any
 
 import torch
 
-from sngan_edu import image_metrics
-from sngan_edu.data import load_image_data
-from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
+from sngan_edu.data.images import load_image_data
+from sngan_edu.metrics import images as image_metrics
+from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.models.standard_cnn import Discriminator, Generator
-from sngan_edu.train import TrainConfig, Trainer
+from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.trainer import Trainer
 
 DEFAULTS: dict[str, Any] = {"width": 0.5, "d_width": 0.125, "z_dim": 128, "steps": 3000,
                             "n_dis": 3, "lr_g": None, "lr_d": None, "batch_size": 32,

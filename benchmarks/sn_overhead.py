@@ -31,8 +31,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
 from sngan_edu import sn
-from sngan_edu.lipschitz import gradient_penalty
 from sngan_edu.models.standard_cnn import Discriminator
+from sngan_edu.regularizers import gradient_penalty
 
 VARIANTS = ("none", "ours", "torch", "gp")
 

@@ -2,7 +2,7 @@
 
 For each dataset, method and seed, trains the toy MLP GAN of
 :func:`sngan_edu.models.toy_mlp.toy_gan` with :class:`sngan_edu.train.Trainer`, scores 2500
-samples with the PacGAN metrics (:func:`sngan_edu.toy_metrics.toy_metrics`) and prints one line
+samples with the PacGAN metrics (:func:`sngan_edu.metrics.toy.toy_metrics`) and prints one line
 per run with its wall time, then a table of mean +- std over seeds. With ``--out`` the results go
 to a JSON file that notebook 04 reads (``data/toy_results.json``). Runs use one CPU thread.
 
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from sngan_edu.models.toy_mlp import TOY_METHODS, toy_gan
-from sngan_edu.toy import DATASETS, make_sampler
-from sngan_edu.toy_metrics import N_EVAL_SAMPLES, format_results_table, summarize_runs, toy_metrics
-from sngan_edu.train import Trainer
+from sngan_edu.data.toy import DATASETS, make_sampler
+from sngan_edu.experiments.toy_runs import TOY_METHODS, toy_gan
+from sngan_edu.metrics.toy import N_EVAL_SAMPLES, format_results_table, summarize_runs, toy_metrics
+from sngan_edu.train.trainer import Trainer
 
 
 def run_one(method: str, dataset: str, steps: int, seed: int) -> dict:

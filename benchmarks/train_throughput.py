@@ -23,9 +23,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from sngan_edu.data import load_digits
+from sngan_edu.data.images import load_digits
 from sngan_edu.models.standard_cnn import Discriminator, Generator
-from sngan_edu.train import TrainConfig, Trainer
+from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.trainer import Trainer
 
 
 def parse_widths(text: str) -> tuple[float, float]:

@@ -330,6 +330,11 @@ def spectral_norm_layers(model: nn.Module, name: str = "weight") -> dict[str, nn
 
 
 @torch.no_grad()
+def has_spectral_norm(model: nn.Module) -> bool:
+    """True if any layer of ``model`` is spectrally normalized (by this module)."""
+    return len(spectral_norm_layers(model)) > 0
+
+
 def running_sigma(module: nn.Module, name: str = "weight") -> float:
     """The current estimate ``u^T W v`` of one normalized layer, from its buffers."""
     sn = _sn_of(module, name)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sngan_edu.augment import random_translate
+from sngan_edu.data.augment import random_translate
 
 
 def reference_shift(image, dy, dx):

@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
-from sngan_edu import evaluator, image_metrics
-from sngan_edu.data import load_image_data
+from sngan_edu.data.images import load_image_data
+from sngan_edu.metrics import classifier as evaluator
+from sngan_edu.metrics import images as image_metrics
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def test_cli_rejects_a_negative_outlier_weight(tmp_path, capsys):
 
 
 def test_missing_weights_message(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m sngan_edu.evaluator"):
+    with pytest.raises(FileNotFoundError, match="python -m sngan_edu.metrics.classifier"):
         evaluator.load_classifier(tmp_path / "none.pt")
 
 

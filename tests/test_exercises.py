@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sngan_edu import exercises as ex
+from sngan_edu.course import exercises as ex
 
 
 def stub(*args, **kwargs):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import linalg
 
-from sngan_edu import image_metrics as im
+from sngan_edu.metrics import images as im
 
 
 def _reference_fd(mu1, s1, mu2, s2):

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from sngan_edu import checkpoint as ckpt
 from sngan_edu.models import FAMILIES
 from sngan_edu.models.latent import check_categories, with_category_code
-from sngan_edu.train import TrainConfig, Trainer
+from sngan_edu.train import checkpoint as ckpt
+from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.trainer import Trainer
 
 
 def test_code_is_one_hot_at_the_argmax_and_keeps_the_rest():

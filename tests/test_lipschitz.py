@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from sngan_edu import lipschitz as L
-from sngan_edu import sn
+from sngan_edu import regularizers, sn
+from sngan_edu.experiments import critics
 from sngan_edu.spectral import conv_to_dense
 
 
@@ -103,7 +104,7 @@ def test_gradient_penalty_matches_hand_computation():
     torch.manual_seed(0)
     # Linear critic: the gradient is w everywhere, so the penalty is lam * (||w|| - 1)^2.
     layer = nn.Linear(4, 1)
-    gp = L.gradient_penalty(layer, torch.randn(8, 4), torch.randn(8, 4), lam=10.0)
+    gp = regularizers.gradient_penalty(layer, torch.randn(8, 4), torch.randn(8, 4), lam=10.0)
     w_norm = layer.weight.norm()
     torch.testing.assert_close(gp, 10.0 * (w_norm - 1) ** 2)
     gp.backward()  # create_graph=True: the penalty is differentiable in the weights
@@ -114,7 +115,8 @@ def test_gradient_penalty_matches_hand_computation():
 def test_gradient_penalty_on_interpolates_of_a_nonlinear_critic():
     model = _mlp()
     real, fake = torch.randn(5, 2), torch.randn(5, 2)
-    gp = L.gradient_penalty(model, real, fake, lam=3.0, generator=torch.Generator().manual_seed(7))
+    gp = regularizers.gradient_penalty(model, real, fake, lam=3.0,
+                                       generator=torch.Generator().manual_seed(7))
     eps = torch.rand(5, 1, generator=torch.Generator().manual_seed(7))
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (g,) = torch.autograd.grad(model(x_hat).sum(), x_hat)
@@ -125,22 +127,24 @@ def test_clip_weights():
     model = _mlp()
     small = model[0].weight.detach().abs() < 0.05
     before = model[0].weight.detach().clone()
-    L.clip_weights(model, 0.05)
+    regularizers.clip_weights(model, 0.05)
     for p in model.parameters():
         assert p.abs().max() <= 0.05
     torch.testing.assert_close(model[0].weight.detach()[small], before[small])
     assert (model[0].weight.detach()[~small].abs() == 0.05).all()
     with pytest.raises(ValueError, match="c must"):
-        L.clip_weights(model, 0.0)
+        regularizers.clip_weights(model, 0.0)
 
 
 @pytest.mark.parametrize(
     "call, word",
     [
-        (lambda: L.gradient_penalty(_mlp(), torch.randn(3, 2), torch.randn(4, 2)), "same shape"),
-        (lambda: L.gradient_penalty(_mlp(), torch.randn(3, 2), torch.randn(3, 2), -1), "lam"),
+        (lambda: regularizers.gradient_penalty(_mlp(), torch.randn(3, 2), torch.randn(4, 2)),
+         "same shape"),
+        (lambda: regularizers.gradient_penalty(_mlp(), torch.randn(3, 2), torch.randn(3, 2), -1),
+         "lam"),
         (lambda: L.gradient_norms(nn.Linear(2, 3), torch.randn(4, 2)), "one number per sample"),
-        (lambda: L.critic_step(_mlp(), None, None, None, "spectral"), "method"),
+        (lambda: critics.critic_step(_mlp(), None, None, None, "spectral"), "method"),
         (lambda: L.empirical_lipschitz(_mlp(), torch.randn(3, 2), n_interpolates=-1), "n_interp"),
     ],
 )
@@ -152,10 +156,10 @@ def test_bad_input(call, word):
 def test_train_critics_same_start_and_constraints_hold():
     real = torch.randn(64, 2) + 2
     fake = torch.randn(64, 2)
-    runs = L.train_critics(
+    runs = critics.train_critics(
         lambda: _mlp(1), real, fake, steps=20, batch_size=16, snapshot_steps=(0, 20), seed=3
     )
-    assert set(runs) == set(L.CRITIC_METHODS)
+    assert set(runs) == set(critics.CRITIC_METHODS)
     none0 = runs["none"].snapshots[0]
     gp0 = runs["gp"].snapshots[0]
     assert all(torch.equal(none0[k], gp0[k]) for k in none0)
@@ -163,13 +167,13 @@ def test_train_critics_same_start_and_constraints_hold():
     assert all(p.abs().max() <= 0.01 for p in runs["clip"].critic.parameters())
     assert len(runs["gp"].gaps) == 20
     assert L.product_bound(runs["sn"].critic) == pytest.approx(1.0, rel=0.05)
-    again = L.train_critics(lambda: _mlp(1), real, fake, steps=20, batch_size=16, seed=3)
+    again = critics.train_critics(lambda: _mlp(1), real, fake, steps=20, batch_size=16, seed=3)
     assert again["gp"].gaps == runs["gp"].gaps
 
 
 def test_time_critic_steps_reports_every_method():
     critics = {"none": _mlp(), "sn": sn.apply_spectral_norm(_mlp())}
-    times = L.time_critic_steps(critics, torch.randn(8, 2), torch.randn(8, 2), repeats=3)
+    times = critics.time_critic_steps(critics, torch.randn(8, 2), torch.randn(8, 2), repeats=3)
     assert set(times) == {"none", "sn"} and all(t > 0 for t in times.values())
 
 
@@ -178,7 +182,7 @@ def test_snapshots_landscapes_and_explorer():
     from sngan_edu.widgets.lipschitz import LandscapeExplorer
 
     real, fake = torch.randn(32, 2) + 1, torch.randn(32, 2)
-    runs = L.train_critics(
+    runs = critics.train_critics(
         lambda: _mlp(2),
         real,
         fake,
@@ -187,13 +191,13 @@ def test_snapshots_landscapes_and_explorer():
         batch_size=8,
         snapshot_steps=(0, 4),
     )
-    critic = L.critic_at(runs["sn"], 4, lambda: _mlp(2))
+    critic = critics.critic_at(runs["sn"], 4, lambda: _mlp(2))
     x = torch.randn(5, 2)
     runs["sn"].critic.eval()
     torch.testing.assert_close(critic.eval()(x), runs["sn"].critic(x))
     with pytest.raises(ValueError, match="step"):
-        L.critic_at(runs["sn"], 2, lambda: _mlp(2))
-    grids = L.snapshot_landscapes(runs, lambda: _mlp(2), n=6)
+        critics.critic_at(runs["sn"], 2, lambda: _mlp(2))
+    grids = critics.snapshot_landscapes(runs, lambda: _mlp(2), n=6)
     assert set(grids) == {("none", 0), ("none", 4), ("sn", 0), ("sn", 4)}
     torch.testing.assert_close(
         grids[("sn", 4)], L.gradient_norm_grid(critic, (-2.0, 2.0), (-2.0, 2.0), 6)
@@ -243,7 +247,7 @@ def test_sn_critic_step_runs_one_power_iteration_per_layer(power_iteration_count
     calls = []
     critic.register_forward_hook(lambda *_: calls.append(1))
     opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
-    L.critic_step(critic, opt, torch.randn(8, 2) + 1, torch.randn(8, 2), "sn")
+    critics.critic_step(critic, opt, torch.randn(8, 2) + 1, torch.randn(8, 2), "sn")
     assert len(calls) == 1  # real and fake in one batch
     layers = sn.spectral_norm_layers(critic)
     assert len(layers) == 3
@@ -261,7 +265,7 @@ def test_sn_critic_step_matches_a_reference_with_one_normalized_weight():
     expected = ref(real).mean() - ref(fake).mean()
     grads = torch.autograd.grad(-expected, list(ref.parameters()))
     opt = torch.optim.SGD(critic.parameters(), lr=0.1)
-    gap = L.critic_step(critic, opt, real, fake, "sn")
+    gap = critics.critic_step(critic, opt, real, fake, "sn")
     assert gap == pytest.approx(float(expected.detach()), rel=1e-6)
     for p, p0, g in zip(critic.parameters(), ref.parameters(), grads, strict=True):
         torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * g)
@@ -279,7 +283,8 @@ def test_critic_step_gap_equals_separate_forwards(method):
     calls = []
     critic.register_forward_hook(lambda *_: calls.append(1))
     opt = torch.optim.SGD(critic.parameters(), lr=0.01)
-    gap = L.critic_step(critic, opt, real, fake, method, generator=torch.Generator().manual_seed(0))
+    gap = critics.critic_step(critic, opt, real, fake, method,
+                              generator=torch.Generator().manual_seed(0))
     assert gap == pytest.approx(expected, rel=1e-6)
     assert len(calls) == (2 if method == "gp" else 1)  # GP: one more forward on interpolates
 
@@ -293,6 +298,7 @@ def test_critic_step_with_batchnorm_calls_the_critic_twice():
         expected = float(ref(real).mean() - ref(fake).mean())  # batch statistics per half
     calls = []
     critic.register_forward_hook(lambda *_: calls.append(1))
-    gap = L.critic_step(critic, torch.optim.SGD(critic.parameters(), lr=0.01), real, fake, "none")
+    sgd = torch.optim.SGD(critic.parameters(), lr=0.01)
+    gap = critics.critic_step(critic, sgd, real, fake, "none")
     assert len(calls) == 2
     assert gap == pytest.approx(expected, rel=1e-6)

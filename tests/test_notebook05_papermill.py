@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sngan_edu import checkpoint, rescore
-from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
+from sngan_edu.course import rescore
+from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
+from sngan_edu.train import checkpoint
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_sngan_training.ipynb"
 

@@ -7,10 +7,12 @@ import json
 import pytest
 import torch
 
-from sngan_edu import image_metrics, rescore
-from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
+from sngan_edu.course import rescore
+from sngan_edu.metrics import images as image_metrics
+from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.models import FAMILIES, resnet, standard_cnn
-from sngan_edu.train import TrainConfig, Trainer
+from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.trainer import Trainer
 
 
 def _uniform_images(channels: int):
@@ -79,7 +81,7 @@ def test_cli_writes_results_and_rejects_a_folder_that_is_not_a_run(tmp_path, cap
     out = tmp_path / "scores.json"
     rescore.main([str(tmp_path / "run"), "--samples", "50", "--results", str(out)])
     record = json.loads(out.read_text())
-    assert record["command"].startswith("python -m sngan_edu.rescore")
+    assert record["command"].startswith("python -m sngan_edu.course.rescore")
     assert [r["run"] for r in record["runs"]] == ["run"] and record["runs"][0]["n_samples"] == 50
     assert "over 50 samples" in capsys.readouterr().out
     with pytest.raises(SystemExit):

@@ -331,7 +331,7 @@ def test_hand_written_backward_passes_gradcheck(dim):
 
 
 def test_spectral_norm_with_gradient_penalty_double_backward():
-    from sngan_edu.lipschitz import gradient_penalty
+    from sngan_edu.regularizers import gradient_penalty
 
     model = sn.apply_spectral_norm(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)))
     gp = gradient_penalty(model, torch.randn(4, 3), torch.randn(4, 3))
@@ -378,7 +378,7 @@ def test_draw_sigma_history_draws_every_layer():
 
 
 def test_train_sigma_demo_history_and_callback():
-    from sngan_edu.widgets.sigma import max_normalized_sigma, train_sigma_demo
+    from sngan_edu.experiments.sigma_demo import max_normalized_sigma, train_sigma_demo
 
     calls = []
     history = train_sigma_demo(2, steps=6, record_every=3, callback=lambda s, h: calls.append(s))
@@ -399,7 +399,7 @@ def test_train_sigma_demo_history_and_callback():
 @pytest.mark.parametrize("n_power_iterations", [1, 3])
 def test_train_sigma_demo_runs_n_power_iterations_per_step(power_iteration_counts,
                                                            n_power_iterations):
-    from sngan_edu.widgets.sigma import train_sigma_demo
+    from sngan_edu.experiments.sigma_demo import train_sigma_demo
 
     counts = power_iteration_counts
     train_sigma_demo(n_power_iterations, steps=0)
@@ -417,8 +417,8 @@ def test_train_sigma_demo_runs_n_power_iterations_per_step(power_iteration_count
 def test_train_sigma_demo_matches_a_reference_with_one_normalized_weight_per_step():
     import torch.nn.functional as F
 
+    from sngan_edu.experiments.sigma_demo import noise_images, smooth_images, train_sigma_demo
     from sngan_edu.models.standard_cnn import Discriminator
-    from sngan_edu.widgets.sigma import noise_images, smooth_images, train_sigma_demo
 
     steps, n = 4, 2
     history = train_sigma_demo(n, steps=steps, record_every=1)
@@ -452,7 +452,8 @@ def test_train_sigma_demo_matches_a_reference_with_one_normalized_weight_per_ste
 
 
 def test_sigma_demo_slider_retrains_with_new_setting():
-    from sngan_edu.widgets.sigma import SigmaDemoControls, train_sigma_demo
+    from sngan_edu.experiments.sigma_demo import train_sigma_demo
+    from sngan_edu.widgets.sigma import SigmaDemoControls
 
     initial = train_sigma_demo(1, steps=2, record_every=1)
     controls = SigmaDemoControls(initial, steps=2)

@@ -429,7 +429,7 @@ def test_exact_is_orientation_independent():
 
 
 def test_convergence_experiment_matches_theory():
-    from sngan_edu.widgets.power_iteration import convergence_experiment, spectrum_with_gap
+    from sngan_edu.experiments.convergence import convergence_experiment, spectrum_with_gap
 
     s = spectrum_with_gap(0.8, 32)
     assert float(s[0]) == 1.0 and float(s[1]) == 0.8 and bool((s[2:] < 0.8).all())
@@ -454,14 +454,15 @@ def test_convergence_experiment_matches_theory():
     ],
 )
 def test_convergence_experiment_rejects_bad_input(kwargs, match):
-    from sngan_edu.widgets.power_iteration import convergence_experiment
+    from sngan_edu.experiments.convergence import convergence_experiment
 
     with pytest.raises(ValueError, match=match):
         convergence_experiment(**kwargs)
 
 
 def test_explorer_slider_drives_the_plain_function(monkeypatch):
-    from sngan_edu.widgets.power_iteration import PowerIterationExplorer, convergence_experiment
+    from sngan_edu.experiments.convergence import convergence_experiment
+    from sngan_edu.widgets.power_iteration import PowerIterationExplorer
 
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a))
@@ -476,8 +477,8 @@ def test_explorer_slider_drives_the_plain_function(monkeypatch):
 
 
 def test_figures_draw():
+    from sngan_edu.experiments.convergence import convergence_experiment
     from sngan_edu.plots import spectral as plots
-    from sngan_edu.widgets.power_iteration import convergence_experiment
 
     exp = convergence_experiment(6, 0.5, 8)
     fig = plt.figure()

@@ -93,7 +93,7 @@ def test_the_comparison_runs_differ_from_the_defaults_only_where_they_say():
 def test_the_stored_sweep_is_the_sweep_commands_default_study():
     """Notebook 06 describes data/sweep_results.json as `make sweep`'s output: the pinned model
     and budget, every setting with and without SN, and a kept sample grid for each run."""
-    from sngan_edu import sweep
+    from sngan_edu.experiments import sweep
 
     stored = load("sweep_results.json")
     assert stored["steps"] == sweep.DEFAULT_STEPS
@@ -120,7 +120,7 @@ def test_the_setting_e_check_is_the_defaults_with_setting_e_on_one_thread():
 
 
 def test_notebook_06_quotes_the_stored_sweep():
-    from sngan_edu import sweep
+    from sngan_edu.experiments import sweep
 
     text = notebook_06_text()
     stored = load("sweep_results.json")
@@ -185,7 +185,7 @@ def test_notebook_06_quotes_the_stored_sweep():
 
 
 def test_notebook_06_quotes_the_extra_seeds_of_its_best_cell():
-    from sngan_edu import sweep
+    from sngan_edu.experiments import sweep
 
     extra = load("sweep_e_sn_seeds.json")
     assert extra["parameters"] == load("sweep_results.json")["parameters"]
@@ -266,7 +266,7 @@ def test_notebook_05_quotes_the_rescored_seeds():
 
 
 def test_notebook_05_quotes_setting_d_against_e_from_the_sweep():
-    from sngan_edu.sweep import sweep_table
+    from sngan_edu.experiments.sweep import sweep_table
 
     stored = load("sweep_results.json")
     rows = {r["setting"]: r for r in sweep_table(stored) if r["regularizer"] == "sn"}

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from sngan_edu.student import make_student_copies, student_notebook
+from sngan_edu.course.student import make_student_copies, student_notebook
 
 EXERCISES = Path(__file__).resolve().parent.parent / "notebooks" / "exercises"
 NOTEBOOKS = sorted(EXERCISES.glob("*.ipynb"))

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torchvision.utils import make_grid
 
-from sngan_edu import sweep
+from sngan_edu.experiments import sweep
 
 
 def _fake_execute(calls, fail_for=()):
@@ -239,12 +239,14 @@ def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
 
 
 def test_results_written_before_merging_load_in_todays_form(tmp_path):
-    old = {"command": "python -m sngan_edu.sweep", "notebook": "05_sngan_training.ipynb",
+    old = {"command": "python -m sngan_edu.experiments.sweep",
+           "notebook": "05_sngan_training.ipynb",
            "steps": 3, "parameters": {}, "machine": {"platform": "x"},
            "runs": [{"setting": "A", "regularizer": "sn", "seed": 0, "status": "ok"}]}
     (tmp_path / "old.json").write_text(json.dumps(old))
     loaded = sweep.load_results(tmp_path / "old.json")
-    assert loaded["commands"] == ["python -m sngan_edu.sweep"] and "command" not in loaded
+    assert loaded["commands"] == ["python -m sngan_edu.experiments.sweep"]
+    assert "command" not in loaded
     assert loaded["runs"][0]["machine"] == {"platform": "x"} and "machine" not in loaded
 
 

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from sngan_edu.models.toy_mlp import TOY_METHODS, toy_gan
-from sngan_edu.toy import DATASETS, make_sampler, mixture_means, mixture_std, sample_mixture
-from sngan_edu.train import Trainer
+from sngan_edu.data.toy import DATASETS, make_sampler, mixture_means, mixture_std, sample_mixture
+from sngan_edu.experiments.toy_runs import TOY_METHODS, toy_gan
+from sngan_edu.train.trainer import Trainer
 
 
 def test_ring_means_are_the_unit_circle_at_multiples_of_45_degrees():

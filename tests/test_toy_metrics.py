@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from sngan_edu.toy import mixture_means, sample_mixture
-from sngan_edu.toy_metrics import mode_metrics, toy_metrics
+from sngan_edu.data.toy import mixture_means, sample_mixture
+from sngan_edu.metrics.toy import mode_metrics, toy_metrics
 
 MEANS = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
 STD = 1.0
@@ -66,7 +66,7 @@ def test_bad_shapes_are_value_errors():
 
 
 def test_summaries_over_seeds():
-    from sngan_edu.toy_metrics import format_published_table, format_results_table, summarize_runs
+    from sngan_edu.metrics.toy import format_published_table, format_results_table, summarize_runs
 
     def run(method, seed, modes, hq, kl):
         return {"dataset": "grid", "method": method, "seed": seed, "steps": 10, "n_modes": 25,

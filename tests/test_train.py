@@ -6,13 +6,20 @@ import pytest
 import torch
 from torch import nn
 
-from sngan_edu import checkpoint as ckpt
-from sngan_edu.callbacks import Callback, LambdaCallback, MetricEval, SampleSnapshot, SigmaLogger
+from sngan_edu.data.toy import make_sampler
 from sngan_edu.models.toy_mlp import ToyDiscriminator, ToyGenerator
-from sngan_edu.presets import PRESETS, get_preset
 from sngan_edu.sn import SpectralNorm, apply_spectral_norm, spectral_norm_layers
-from sngan_edu.toy import make_sampler
-from sngan_edu.train import DivergenceError, TrainConfig, Trainer, train
+from sngan_edu.train import checkpoint as ckpt
+from sngan_edu.train.callbacks import (
+    Callback,
+    LambdaCallback,
+    MetricEval,
+    SampleSnapshot,
+    SigmaLogger,
+)
+from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.presets import PRESETS, get_preset
+from sngan_edu.train.trainer import DivergenceError, Trainer, train
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest and avoids oversubscription
 
@@ -344,7 +351,7 @@ def test_linear_lr_decay_and_threads_are_restored(tmp_path):
 
 
 def test_channels_last_changes_the_layout_not_the_math(tmp_path):
-    from sngan_edu.data import load_digits
+    from sngan_edu.data.images import load_digits
     from sngan_edu.models import standard_cnn
 
     data = load_digits(16)
@@ -410,7 +417,7 @@ class RecordingD(nn.Module):
 
 
 def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
-    from sngan_edu.data import load_digits
+    from sngan_edu.data.images import load_digits
     from sngan_edu.models import standard_cnn
 
     data = load_digits(16)

@@ -4,11 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from sngan_edu import checkpoint as ckpt
-from sngan_edu.callbacks import Callback
+from sngan_edu.data.toy import make_sampler
 from sngan_edu.models.toy_mlp import ToyDiscriminator
-from sngan_edu.toy import make_sampler
-from sngan_edu.train import TrainConfig, Trainer
+from sngan_edu.train import checkpoint as ckpt
+from sngan_edu.train.callbacks import Callback
+from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.trainer import Trainer
 
 torch.set_num_threads(1)
 

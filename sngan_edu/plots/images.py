@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid, save_image
 
-from sngan_edu.image_metrics import least_confident
+from sngan_edu.metrics.images import least_confident
 
 VALUE_RANGE = (-1.0, 1.0)
 GRID_NROW, GRID_PADDING = 8, 1  # the layout of the PNG grids save_grid writes
@@ -165,7 +165,7 @@ def draw_sweep(
     one bar per regularizer (the mean over seeds, with a black line from the lowest to the
     highest seed); runs that failed (diverged) are marked with a red x.
 
-    ``rows`` come from :func:`sngan_edu.sweep.sweep_table`.
+    ``rows`` come from :func:`sngan_edu.experiments.sweep.sweep_table`.
     """
     labels = labels or REGULARIZER_LABELS
     settings, regs, cell = _sweep_cells(rows)
@@ -215,11 +215,14 @@ def draw_sweep_samples(
     regularizer, titled with the cell's classes and Fréchet distance from ``rows`` (means over
     seeds; the samples shown are seed ``seed``'s). A panel stays blank if its run kept no grid.
 
-    ``rows`` come from :func:`sngan_edu.sweep.sweep_table`; ``grids`` (uint8, (C, H, W), keyed
-    by run name) from :func:`sngan_edu.sweep.load_sample_grids`; only their first ``grid_rows``
-    rows of samples are drawn (None: all), which keeps a stored figure light and the digits big.
+    ``rows`` come from :func:`sngan_edu.experiments.sweep.sweep_table`; ``grids`` (uint8,
+    (C, H, W), keyed by run name) from :func:`sngan_edu.experiments.sweep.load_sample_grids`;
+    only their first ``grid_rows`` rows of samples are drawn (None: all), which keeps a stored
+    figure light and the digits big.
     """
-    from sngan_edu.sweep import run_name  # (the sweep imports papermill: only when drawing)
+    from sngan_edu.experiments.sweep import (
+        run_name,  # (the sweep imports papermill: only when drawing)
+    )
 
     labels = labels or REGULARIZER_LABELS
     settings, regs, cell = _sweep_cells(rows)

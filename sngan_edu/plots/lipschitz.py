@@ -201,7 +201,7 @@ def render_landscape(
     figsize: tuple[float, float] = (4.2, 3.4),
 ) -> bytes:
     """PNG bytes of one landscape heat map (for an ``ipywidgets.Image``)."""
-    from sngan_edu.live import figure_png
+    from sngan_edu.plots.live import figure_png
 
     fig = plt.figure(figsize=figsize)
     try:

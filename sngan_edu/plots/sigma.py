@@ -40,7 +40,7 @@ def draw_sigma_history(
     """Two panels: left, each layer's running estimate (solid) and exact raw sigma (dashed);
     right, sigma of the normalized weight, with the paper's 1 to 1.05 band shaded.
 
-    A draw function for :class:`sngan_edu.live.LiveFigure` (``fig`` is cleared by the caller).
+    A draw function for :class:`sngan_edu.plots.live.LiveFigure` (``fig`` is cleared by the caller).
     """
     ax_raw, ax_norm = fig.subplots(1, 2)
     layers = list(history)

@@ -1,7 +1,7 @@
 """Figures for the 2-D toy GANs (notebook 04): samples, discriminator and gradient landscapes.
 
 Every function here is a plain function of tensors/models; the live versions are wrapped by
-:class:`sngan_edu.live.LiveFigure` or :class:`sngan_edu.callbacks.LivePlot`.
+:class:`sngan_edu.plots.live.LiveFigure` or :class:`sngan_edu.train.callbacks.LivePlot`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
+from sngan_edu.data.toy import mixture_means
 from sngan_edu.lipschitz import evaluation_mode, gradient_norm_grid
-from sngan_edu.toy import mixture_means
 
 EXTENTS = {"ring": 1.6, "grid": 5.0}  # half-width of the plotted square per dataset
 

@@ -1,9 +1,9 @@
 """Notebook 04's snapshot explorer: pick a method and a training step, see the generator's samples.
 
-The snapshots come from :class:`sngan_edu.callbacks.SampleSnapshot` (one list per method); the
+The snapshots come from :class:`sngan_edu.train.callbacks.SampleSnapshot` (one list per method); the
 widget only picks one and draws it with :func:`sngan_edu.plots.toy.draw_samples` into an
 ``ipywidgets.Image``, so a headless run stores the picture and nbval ignores it. The metrics in the
-title come from :func:`sngan_edu.toy_metrics.toy_metrics`.
+title come from :func:`sngan_edu.metrics.toy.toy_metrics`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import torch
 
-from sngan_edu.live import figure_png
+from sngan_edu.metrics.toy import toy_metrics
+from sngan_edu.plots.live import figure_png
 from sngan_edu.plots.toy import draw_samples
-from sngan_edu.toy_metrics import toy_metrics
 
 Snapshots = Sequence[tuple[int, torch.Tensor]]
 

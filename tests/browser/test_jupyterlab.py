@@ -174,7 +174,7 @@ def test_notebook01_slider_redraws_plot_and_estimate(lab_server, page, artifacts
     kernel_state = _kernel_print(
         page,
         "import base64\n"
-        "from sngan_edu.live import figure_png\n"
+        "from sngan_edu.plots.live import figure_png\n"
         "print(explorer.n_iters.value)\n"
         "print(base64.b64encode(figure_png(explorer.figure.fig)).decode())",
     )

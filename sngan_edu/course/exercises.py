@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sngan_edu import losses, spectral, toy_metrics
+from sngan_edu import losses, spectral
+from sngan_edu.metrics import toy as toy_metrics
 
 __all__ = [
     "ExerciseFailed",

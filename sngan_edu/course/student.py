@@ -1,7 +1,7 @@
 """Write student copies of the exercise notebooks with nbgrader's own preprocessors.
 
-    python -m sngan_edu.student                    # notebooks/exercises -> student/
-    python -m sngan_edu.student SRC_DIR OUT_DIR
+    python -m sngan_edu.course.student                    # notebooks/exercises -> student/
+    python -m sngan_edu.course.student SRC_DIR OUT_DIR
 
 The exercise notebooks are nbgrader *source* notebooks: solutions sit between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``, autograder cells carry nbgrader metadata and may

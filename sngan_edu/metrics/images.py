@@ -1,7 +1,7 @@
 """Scores for generated images.
 
 Digits and MNIST-like data are scored with the project's own small classifier
-(:mod:`sngan_edu.evaluator`):
+(:mod:`sngan_edu.metrics.classifier`):
 
 - class coverage: how many of the 10 classes the generator produces (a class counts when at
   least ``min_share`` of the samples, 1% by default, are classified as it) - the image analogue
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sngan_edu.evaluator import Classifier
+from sngan_edu.metrics.classifier import Classifier
 
 NUM_CLASSES = 10
 

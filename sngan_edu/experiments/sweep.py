@@ -1,7 +1,7 @@
 """The robustness sweep: notebook 05 run by papermill for settings A-F, with and without SN.
 
-    python -m sngan_edu.sweep --jobs 2              # the committed CPU sweep on the digits
-    python -m sngan_edu.sweep --steps 100000 --results runs/cifar_sweep.json \\
+    python -m sngan_edu.experiments.sweep --jobs 2    # the committed CPU sweep on the digits
+    python -m sngan_edu.experiments.sweep --steps 100000 --results runs/cifar_sweep.json \\
         -p dataset cifar10 -p image_size 32 -p width 1 -p d_width 1 -p batch_size 64 \\
         -p cpu_threads null -p device cuda            # the paper's, on a GPU
 
@@ -31,9 +31,9 @@ import papermill
 import torch
 from PIL import Image
 
-from sngan_edu.presets import PRESET_NAMES
+from sngan_edu.train.presets import PRESET_NAMES
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO_ROOT / "notebooks" / "05_sngan_training.ipynb"
 DEFAULT_RESULTS = REPO_ROOT / "data" / "sweep_results.json"
 SETTINGS = ("A", "B", "C", "D", "E", "F")
@@ -108,7 +108,7 @@ def run_sweep(
     settings=SETTINGS, regularizers=REGULARIZERS, seeds=(0,), steps: int = DEFAULT_STEPS,
     out_root: Path = REPO_ROOT / "runs" / "sweep", extra: dict[str, Any] | None = None,
     results_path: Path | None = DEFAULT_RESULTS, notebook: Path = NOTEBOOK, force: bool = False,
-    verbose: bool = True, command: str = "python -m sngan_edu.sweep", jobs: int = 1,
+    verbose: bool = True, command: str = "python -m sngan_edu.experiments.sweep", jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every (setting, regularizer, seed), ``jobs`` at a time; write the results JSON and
     return it (runs in sweep order, whatever order they finish in)."""
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
                         metavar=("NAME", "VALUE"), help="extra notebook parameter (repeatable)")
     args = parser.parse_args(argv)
     words = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m sngan_edu.sweep", *words])
+    command = " ".join(["python -m sngan_edu.experiments.sweep", *words])
     extra = {name: _parse_value(value) for name, value in args.parameter}
     run_sweep(args.settings, args.regularizers, tuple(args.seeds), args.steps, Path(args.out),
               extra, Path(args.results), force=args.force, command=command, jobs=args.jobs)

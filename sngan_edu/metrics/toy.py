@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from sngan_edu.toy import mixture_means, mixture_std
+from sngan_edu.data.toy import mixture_means, mixture_std
 
 N_EVAL_SAMPLES = 2500
 HQ_STDS = 3.0

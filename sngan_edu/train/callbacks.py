@@ -18,7 +18,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from matplotlib.figure import Figure
 
-    from sngan_edu.train import Trainer
+    from sngan_edu.train.trainer import Trainer
 
 
 class Callback:
@@ -148,7 +148,9 @@ class MetricEval(Callback):
 
 
 class LivePlot(Callback):
-    """Redraw a :class:`sngan_edu.live.LiveFigure` every ``every`` steps: ``draw(fig, trainer)``.
+    """Redraw a :class:`sngan_edu.plots.live.LiveFigure` every ``every`` steps.
+
+    ``draw(fig, trainer)`` draws on the figure.
 
     ``draw`` is a plain function (tests can call it with a trainer); the figure is displayed once
     and then updated in place, so a notebook keeps exactly one output.
@@ -161,7 +163,7 @@ class LivePlot(Callback):
         figsize: tuple[float, float] = (7.0, 3.2),
         at_start: bool = False,
     ):
-        from sngan_edu.live import LiveFigure
+        from sngan_edu.plots.live import LiveFigure
 
         self.every = _check_every(every)
         self.live = LiveFigure(draw, figsize=figsize)

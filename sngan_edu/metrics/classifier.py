@@ -2,14 +2,14 @@
 
 Train it (the digits weights already ship in ``data/digits_classifier.pt``)::
 
-    python -m sngan_edu.evaluator --dataset digits --out data/digits_classifier.pt
-    python -m sngan_edu.evaluator --dataset digits --outlier-weight 0 \\
+    python -m sngan_edu.metrics.classifier --dataset digits --out data/digits_classifier.pt
+    python -m sngan_edu.metrics.classifier --dataset digits --outlier-weight 0 \\
         --out data/digits_classifier_plain.pt
-    python -m sngan_edu.evaluator --dataset mnist --data-root ~/data --image-size 28 \\
+    python -m sngan_edu.metrics.classifier --dataset mnist --data-root ~/data --image-size 28 \\
         --out data/mnist_classifier.pt
 
 The classifier's softmax gives class coverage and confidence, its penultimate layer the
-features for a Frechet distance (see :mod:`sngan_edu.image_metrics`). Training is seeded and
+features for a Frechet distance (see :mod:`sngan_edu.metrics.images`). Training is seeded and
 uses deterministic algorithms, so the same command gives the same weights on the same machine.
 
 The course's scorer is trained with *outlier exposure* (``--outlier-weight 0.5``): it also learns
@@ -30,9 +30,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sngan_edu.data import DATASETS, ImageData, load_image_data
+from sngan_edu.data.images import DATASETS, ImageData, load_image_data
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DIGITS_CLASSIFIER = REPO_ROOT / "data" / "digits_classifier.pt"
 DIGITS_PLAIN_CLASSIFIER = REPO_ROOT / "data" / "digits_classifier_plain.pt"
 FEATURE_DIM = 128
@@ -192,7 +192,7 @@ def load_classifier(
     if not path.is_file():
         raise FileNotFoundError(
             f"classifier weights not found at {path}; train them with "
-            f"`python -m sngan_edu.evaluator --dataset digits --out {path}`"
+            f"`python -m sngan_edu.metrics.classifier --dataset digits --out {path}`"
         )
     payload = torch.load(path, map_location=device, weights_only=True)
     model = Classifier(**payload["config"])

@@ -1,6 +1,6 @@
 """Maintainer tools for the notebooks: re-execute them in place so stored outputs are fresh.
 
-    python -m sngan_edu.notebook_tools execute notebooks/01_svd_vs_power_iteration.ipynb
+    python -m sngan_edu.course.execute execute notebooks/01_svd_vs_power_iteration.ipynb
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the differences between runs that one would like to compare. This reads each run
 ``--samples`` fresh samples from the generator that sampled (the averaged one when the run used
 ``g_ema``) and scores them with the course's classifier:
 
-    python -m sngan_edu.rescore runs/seeds05d/D_sn_seed0 runs/seeds05d/D_sn_seed1 \\
+    python -m sngan_edu.course.rescore runs/seeds05d/D_sn_seed0 runs/seeds05d/D_sn_seed1 \\
         --samples 10000 --results data/notebook05_seeds_rescored.json
 """
 
@@ -21,9 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from sngan_edu import checkpoint, image_metrics
-from sngan_edu.evaluator import DIGITS_CLASSIFIER, load_classifier
+from sngan_edu.metrics import images as image_metrics
+from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.models import FAMILIES
+from sngan_edu.train import checkpoint
 
 EMA_PREFIX = "module."  # torch's AveragedModel keeps the averaged weights under this prefix
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{row['reported_confidence']:.4f} over 1000")
     if args.results:
         words = sys.argv[1:] if argv is None else argv
-        record = {"command": " ".join(["python -m sngan_edu.rescore", *words]), "runs": rows}
+        record = {"command": " ".join(["python -m sngan_edu.course.rescore", *words]), "runs": rows}
         Path(args.results).write_text(json.dumps(record, indent=1) + "\n")
 
 

@@ -1,0 +1,94 @@
+"""How fast power iteration converges: notebook 01's experiment, measured against theory.
+
+With singular values sigma_1 > sigma_2 >= ... and a start vector u_0 = sum_i a_i u_i, k steps of
+u <- W W^T u (normalized) give u_k proportional to sum_i a_i sigma_i^(2k) u_i: the angle to the
+top singular vector shrinks like (sigma_2/sigma_1)^(2k) and the relative error of the estimate
+u^T W v like (sigma_2/sigma_1)^(4k).
+:class:`sngan_edu.widgets.power_iteration.PowerIterationExplorer` puts sliders on
+:func:`convergence_experiment`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from sngan_edu.spectral import matrix_with_singular_values, power_iteration
+
+
+class ConvergenceExperiment(NamedTuple):
+    """Power iteration on a matrix with a chosen gap sigma2/sigma1, against theory.
+
+    All curves are indexed by k = 1..n_iters (iterations done).
+    """
+
+    gap: float  # sigma2 / sigma1
+    sigma: float  # true sigma1 (= 1 by construction)
+    estimate: Tensor  # u_k^T W v_k
+    rel_error: Tensor  # (sigma - estimate) / sigma, measured
+    rel_error_theory: Tensor  # the same, predicted exactly from the start vector and the SVD
+    angle: Tensor  # sin of the angle between u_k and the top left singular vector, measured
+    angle_theory: Tensor  # the same, predicted
+    singular_values: Tensor
+
+
+def spectrum_with_gap(gap: float, size: int) -> Tensor:
+    """Singular values 1, gap, then ``size - 2`` values spread below 0.9 * gap (down to 0.05)."""
+    rest = torch.linspace(0.9 * gap, 0.05, max(size - 2, 0), dtype=torch.float64)
+    return torch.cat([torch.tensor([1.0, gap], dtype=torch.float64), rest])[:size]
+
+
+def convergence_experiment(
+    n_iters: int = 30, gap: float = 0.8, size: int = 64, seed: int = 0
+) -> ConvergenceExperiment:
+    """Run ``n_iters`` power iterations on a size x size matrix with sigma1 = 1, sigma2 = gap.
+
+    Theory: with u_0 = sum_i a_i u_i, after k iterations u_k is proportional to
+    sum_i a_i sigma_i^(2k) u_i, so the angle to u_1 shrinks like (sigma2/sigma1)^(2k), and the
+    estimate is sqrt(sum a_i^2 sigma_i^(4k) / sum a_i^2 sigma_i^(4k-2)), whose relative error
+    shrinks like (sigma2/sigma1)^(4k): twice as fast on a log scale.
+    """
+    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or not 1 <= n_iters <= 10_000:
+        raise ValueError(f"n_iters must be an integer in [1, 10000]; got {n_iters!r}")
+    if not (isinstance(gap, (int, float)) and 0 < gap < 1):
+        raise ValueError(f"gap must be a number in (0, 1) (sigma2/sigma1); got {gap!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 2048:
+        raise ValueError(f"size must be an integer in [2, 2048]; got {size!r}")
+    generator = torch.Generator().manual_seed(seed)
+    s = spectrum_with_gap(float(gap), size)
+    W = matrix_with_singular_values(s, generator=generator)
+    U, _, _ = torch.linalg.svd(W)
+    u1 = U[:, 0]
+    u = torch.randn(size, generator=generator, dtype=torch.float64)
+    a2 = (U.t() @ (u / u.norm())) ** 2  # squared coordinates of the start in the singular basis
+
+    estimates, angles = [], []
+    for _ in range(n_iters):  # one call per iteration, carrying u: the same as n_iters at once
+        result = power_iteration(W, u=u, n_iters=1)
+        u = result.u
+        estimates.append(float(result.sigma))
+        angles.append(float(torch.linalg.vector_norm(u - (u @ u1) * u1)))
+
+    k = torch.arange(1, n_iters + 1, dtype=torch.float64)[:, None]
+    r = s[None, :] / s[0]
+    num = a2 * r ** (4 * k)
+    den = a2 * r ** (4 * k - 2)
+    x = num.sum(1) / den.sum(1)
+    # 1 - sqrt(x) computed without cancellation: (1 - x) / (1 + sqrt(x))
+    one_minus_x = (den - num).sum(1) / den.sum(1)
+    rel_theory = one_minus_x / (1 + x.sqrt())
+    tan = (a2[1:] * r[:, 1:] ** (4 * k)).sum(1).sqrt() / math.sqrt(float(a2[0]))
+    estimate = torch.tensor(estimates, dtype=torch.float64)
+    return ConvergenceExperiment(
+        gap=float(gap),
+        sigma=1.0,
+        estimate=estimate,
+        rel_error=1.0 - estimate,
+        rel_error_theory=rel_theory,
+        angle=torch.tensor(angles, dtype=torch.float64),
+        angle_theory=tan / (1 + tan**2).sqrt(),
+        singular_values=s,
+    )
