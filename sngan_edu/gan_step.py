@@ -16,6 +16,7 @@ calls D twice (once on real, once on fake): a choice, not an error; ``joint=Fals
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +39,14 @@ def score_real_and_fake(
     return out[: real.shape[0]], out[real.shape[0]:]
 
 
+class DStep(NamedTuple):
+    """What one discriminator update saw: its loss and D's scores, before the update (detached)."""
+
+    loss: Tensor  # the loss that was minimized, penalty included
+    d_real: Tensor
+    d_fake: Tensor
+
+
 def discriminator_step(
     D: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -50,8 +59,8 @@ def discriminator_step(
     gp_lambda: float = GP_LAMBDA,
     clip_c: float = 0.01,
     generator: torch.Generator | None = None,
-) -> Tensor:
-    """One update of D on a real and a (detached) fake batch; returns the loss before the update.
+) -> DStep:
+    """One update of D on a real and a (detached) fake batch; returns what it saw before it.
 
     ``joint=None`` scores real and fake in one forward unless D has BatchNorm. ``regularizer``
     ``"gp"`` adds the gradient penalty (interpolation weights drawn from ``generator``);
@@ -70,7 +79,7 @@ def discriminator_step(
     optimizer.step()
     if reg.clips:
         clip_weights(D, c=clip_c)
-    return loss.detach()
+    return DStep(loss.detach(), d_real.detach(), d_fake.detach())
 
 
 def generator_step(
@@ -103,4 +112,4 @@ def generator_step(
     return loss.detach()
 
 
-__all__ = ["discriminator_step", "generator_step", "has_batchnorm", "score_real_and_fake"]
+__all__ = ["DStep", "discriminator_step", "generator_step", "has_batchnorm", "score_real_and_fake"]

@@ -172,8 +172,8 @@ def test_train_critics_same_start_and_constraints_hold():
 
 
 def test_time_critic_steps_reports_every_method():
-    critics = {"none": _mlp(), "sn": sn.apply_spectral_norm(_mlp())}
-    times = critics.time_critic_steps(critics, torch.randn(8, 2), torch.randn(8, 2), repeats=3)
+    models = {"none": _mlp(), "sn": sn.apply_spectral_norm(_mlp())}
+    times = critics.time_critic_steps(models, torch.randn(8, 2), torch.randn(8, 2), repeats=3)
     assert set(times) == {"none", "sn"} and all(t > 0 for t in times.values())
 
 

@@ -55,9 +55,9 @@ def critic_step(
     The update is :func:`sngan_edu.gan_step.discriminator_step` with the Wasserstein loss.
     """
     _check_method(method)
-    loss = discriminator_step(critic, optimizer, real, fake, wasserstein_d_loss, method,
+    seen = discriminator_step(critic, optimizer, real, fake, wasserstein_d_loss, method,
                               gp_lambda=lam, clip_c=clip, generator=generator)
-    return -float(loss)
+    return float(seen.d_real.mean() - seen.d_fake.mean())
 
 
 @dataclass

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+
+from sngan_edu.train.callbacks import Callback, check_every
+
+if TYPE_CHECKING:
+    from sngan_edu.train.trainer import Trainer
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -49,3 +55,36 @@ class LiveFigure:
             self._handle = display(self._image(), display_id=True)
         else:
             self._handle.update(self._image())
+
+
+class LivePlot(Callback):
+    """A training callback: redraw a :class:`LiveFigure` every ``every`` steps.
+
+    ``draw(fig, trainer)`` draws on the figure.
+
+    ``draw`` is a plain function (tests can call it with a trainer); the figure is displayed once
+    and then updated in place, so a notebook keeps exactly one output.
+    """
+
+    def __init__(
+        self,
+        every: int,
+        draw: Callable[[Figure, Trainer], None],
+        figsize: tuple[float, float] = (7.0, 3.2),
+        at_start: bool = False,
+    ):
+        self.every = check_every(every)
+        self.live = LiveFigure(draw, figsize=figsize)
+        self.at_start = at_start
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.at_start:
+            self.live.update(trainer)
+
+    def on_step(self, trainer: Trainer) -> None:
+        trainer.sync()  # bring the loss history up to date before drawing it
+        self.live.update(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        trainer.sync()
+        self.live.update(trainer)

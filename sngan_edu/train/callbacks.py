@@ -1,11 +1,12 @@
-"""Callbacks for :class:`sngan_edu.train.Trainer`: sigma logging, snapshots, metrics, live plots.
+"""Callbacks for :class:`sngan_edu.train.trainer.Trainer`: sigma logging, snapshots, metrics.
 
 A callback runs every ``every`` generator steps (``on_step``), plus once before and after
 training. With no callbacks the training loop does no extra work at all. Callbacks must not
 draw from the trainer's random generators (they would change the training run); those that
 need randomness own a ``torch.Generator``.
 
-Write your own by subclassing :class:`Callback` or wrap a function with :class:`LambdaCallback`.
+Write your own by subclassing :class:`Callback` or wrap a function with :class:`LambdaCallback`;
+the live plot callback is :class:`sngan_edu.plots.live.LivePlot`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sngan_edu.checks import check_int
+
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
-    from matplotlib.figure import Figure
 
     from sngan_edu.train.trainer import Trainer
 
@@ -36,17 +38,16 @@ class Callback:
         """Called once when ``fit`` returns normally."""
 
 
-def _check_every(every: int) -> int:
-    if not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a positive integer (generator steps); got {every!r}")
-    return every
+def check_every(every: int) -> int:
+    """``every`` if it is a positive integer (generator steps); else a ValueError naming it."""
+    return check_int("every", every)
 
 
 class LambdaCallback(Callback):
     """Call ``fn(trainer)`` every ``every`` generator steps."""
 
     def __init__(self, every: int, fn: Callable[[Trainer], Any]):
-        self.every = _check_every(every)
+        self.every = check_every(every)
         self.fn = fn
 
     def on_step(self, trainer: Trainer) -> None:
@@ -65,7 +66,7 @@ class SigmaLogger(Callback):
     """
 
     def __init__(self, every: int = 50, exact: bool = False):
-        self.every = _check_every(every)
+        self.every = check_every(every)
         self.exact = exact
 
     def _log(self, trainer: Trainer) -> None:
@@ -92,7 +93,7 @@ class SampleSnapshot(Callback):
     """
 
     def __init__(self, every: int = 500, n: int = 64, seed: int = 1234, at_start: bool = True):
-        self.every = _check_every(every)
+        self.every = check_every(every)
         if n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}")
         self.n = n
@@ -128,7 +129,7 @@ class MetricEval(Callback):
     """
 
     def __init__(self, every: int, fn: Callable[[Trainer], dict[str, float]], at_end: bool = True):
-        self.every = _check_every(every)
+        self.every = check_every(every)
         self.fn = fn
         self.at_end = at_end
 
@@ -147,45 +148,9 @@ class MetricEval(Callback):
             self._eval(trainer)
 
 
-class LivePlot(Callback):
-    """Redraw a :class:`sngan_edu.plots.live.LiveFigure` every ``every`` steps.
-
-    ``draw(fig, trainer)`` draws on the figure.
-
-    ``draw`` is a plain function (tests can call it with a trainer); the figure is displayed once
-    and then updated in place, so a notebook keeps exactly one output.
-    """
-
-    def __init__(
-        self,
-        every: int,
-        draw: Callable[[Figure, Trainer], None],
-        figsize: tuple[float, float] = (7.0, 3.2),
-        at_start: bool = False,
-    ):
-        from sngan_edu.plots.live import LiveFigure
-
-        self.every = _check_every(every)
-        self.live = LiveFigure(draw, figsize=figsize)
-        self.at_start = at_start
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        if self.at_start:
-            self.live.update(trainer)
-
-    def on_step(self, trainer: Trainer) -> None:
-        trainer.sync()  # bring the loss history up to date before drawing it
-        self.live.update(trainer)
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        trainer.sync()
-        self.live.update(trainer)
-
-
 __all__ = [
     "Callback",
     "LambdaCallback",
-    "LivePlot",
     "MetricEval",
     "SampleSnapshot",
     "SigmaLogger",

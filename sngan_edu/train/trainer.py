@@ -207,7 +207,7 @@ class Trainer:
             self.D, self.opt_d, self._augment(real), self._augment(fake), self.loss.d_loss,
             cfg.regularizer, joint=self.joint_d_forward, gp_lambda=cfg.gp_lambda,
             clip_c=cfg.clip_c, generator=self.z_generator,
-        )
+        ).loss
 
     def _g_step(self) -> Tensor:
         loss = generator_step(self.G, self.D, self.opt_g, self._noise(self.config.batch_size),
