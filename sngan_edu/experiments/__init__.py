@@ -1,0 +1,1 @@
+"""Experiments: the studies the notebooks show, as plain functions (tests call them directly)."""

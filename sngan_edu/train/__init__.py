@@ -1,0 +1,1 @@
+"""Training: the validated run configuration, the one training loop, callbacks, checkpoints."""

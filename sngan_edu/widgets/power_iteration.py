@@ -1,4 +1,4 @@
-"""Notebook 01's power-iteration explorer: a plain experiment function and the widget around it.
+"""Notebook 01's power-iteration explorer: sliders around the convergence experiment.
 
 :func:`sngan_edu.experiments.convergence.convergence_experiment` does all the computing;
 :class:`PowerIterationExplorer` only wires sliders to it and redraws a
