@@ -192,7 +192,9 @@ def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
 def test_checkpoint_loads_with_weights_only_and_is_written_atomically(tmp_path):
     cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=4)
     train(*tiny_models(), make_sampler("ring"), cfg)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    outer = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # no pickled code
+    assert outer["format"] == ckpt.FORMAT and len(outer["sha256"]) == 64
+    state = ckpt.load(tmp_path / "checkpoint.pt")
     assert state["step"] == 12 and len(state["history"]["loss_d"]) == 12
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp files left
 

@@ -1,30 +1,58 @@
-"""Atomic checkpoint files: write to a temporary file in the same folder, then rename."""
+"""Checkpoints and run files that survive a crash and refuse to load when damaged.
+
+- Atomic: every file is written to a temporary file in the same folder, flushed to disk and then
+  renamed over the target (``os.replace`` is atomic), so the target is either the old file or
+  the new one. Temporary files left by a killed process are removed at the next write.
+- Checked: a checkpoint stores the SHA-256 of its payload beside it in the same file; ``load``
+  recomputes it and refuses a file whose bytes changed, and says plainly that a file which is
+  not a checkpoint at all (empty, truncated, random bytes) is not one.
+- Safe: loaded with ``torch.load(weights_only=True)``, which unpickles tensors and plain
+  containers only, never arbitrary code.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT = "sngan-edu checkpoint v2"  # a payload and its SHA-256 in one file
 
 
-def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
-    """Save ``state`` with torch.save so that ``path`` is either the old file or the new one.
+class CheckpointError(ValueError):
+    """A checkpoint file exists but cannot be trusted: not a checkpoint, or damaged."""
 
-    The data goes to a temporary file in the same folder (same file system), is flushed to disk,
-    and then replaces ``path`` with os.replace, which is atomic. A crash mid-write leaves the
-    previous checkpoint intact.
-    """
+
+def _orphans(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.*.tmp"))
+
+
+def remove_orphans(path: str | Path) -> list[Path]:
+    """Delete temporary files a killed writer left beside ``path``; return what was removed."""
+    removed = []
+    for orphan in _orphans(Path(path)):
+        orphan.unlink(missing_ok=True)
+        removed.append(orphan)
+    return removed
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write(handle)`` on a temporary file, then rename it over ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -35,9 +63,65 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def write_json_atomic(obj: Any, path: str | Path, indent: int | None = 1) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (``metrics.json``, ``sigma_history.json``)."""
+    text = json.dumps(obj, indent=indent)
+    return write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
+    """Save ``state`` (torch.save) with the SHA-256 of its bytes, atomically, at ``path``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    wrapped = {
+        "format": FORMAT,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
+    }
+    return write_atomic(path, lambda handle: torch.save(wrapped, handle))
+
+
 def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by save_atomic, safely (``weights_only=True``)."""
+    """Load a checkpoint written by :func:`save_atomic` (``weights_only=True``), checked.
+
+    ValueError if there is no file; :class:`CheckpointError` (a ValueError) if the file is not a
+    checkpoint or its content no longer matches its SHA-256. Files written before checksums
+    existed (a bare state dict) load unchecked.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        outer = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # EOFError, zip errors, unpickling errors: all mean "not valid"
+        raise CheckpointError(
+            f"checkpoint at {path} is not a valid checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}); delete it or move it "
+            "away to start afresh"
+        ) from None
+    if not isinstance(outer, dict):
+        raise CheckpointError(f"checkpoint at {path} is not a valid checkpoint (not a dict)")
+    if outer.get("format") != FORMAT:  # written before checksums: load it as it is
+        return torch.load(path, map_location=map_location, weights_only=True)
+    payload = outer.get("payload")
+    if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8:
+        raise CheckpointError(f"checkpoint at {path} is not a valid checkpoint (no payload)")
+    data = payload.numpy().tobytes()
+    if hashlib.sha256(data).hexdigest() != outer.get("sha256"):
+        raise CheckpointError(
+            f"checkpoint at {path} is damaged: its content does not match the SHA-256 stored "
+            "with it (a partial copy or a disk error); use an earlier copy or start afresh"
+        )
+    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+    "load",
+    "remove_orphans",
+    "save_atomic",
+    "write_atomic",
+    "write_json_atomic",
+]
