@@ -17,3 +17,4 @@ def power_iteration_counts(monkeypatch) -> dict[int, int]:
 
     monkeypatch.setattr(sn.SpectralNorm, "power_iteration", counting)
     return counts
+
