@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from sngan_edu import sn as sn_lib
+from sngan_edu.checks import check_int
 
 # --------------------------------------------------------------------------------------------
 # Measuring: gradient norms (lower bounds)
@@ -130,8 +131,7 @@ def adversarial_lipschitz(
     move by normalized gradient steps of ``step_size`` (default: 5% of the data's RMS norm).
     Returns the largest quotient or gradient norm seen: a lower bound on the constant.
     """
-    if steps < 0:
-        raise ValueError(f"adversarial_steps must be >= 0; got {steps}")
+    check_int("adversarial_steps", steps, minimum=0)
     x = start.detach().clone()
     scale = float(x.flatten(1).norm(dim=1).pow(2).mean().sqrt()) or 1.0
     step = step_size if step_size is not None else 0.05 * scale
@@ -173,8 +173,7 @@ def empirical_lipschitz(
     ``real`` (and ``fake``) are sample batches; interpolates need ``fake``. The adversarial
     search starts from the 16 points with the largest gradient norms. D runs in eval mode.
     """
-    if n_interpolates < 0:
-        raise ValueError(f"n_interpolates must be >= 0; got {n_interpolates}")
+    check_int("n_interpolates", n_interpolates, minimum=0)
     points = real if fake is None else torch.cat([real, fake])
     norms = gradient_norms(D, points)
     data = float(norms.max())
@@ -199,8 +198,7 @@ def gradient_norm_grid(
 
     For heat maps of a 2-D critic's gradient-norm landscape.
     """
-    if n < 2:
-        raise ValueError(f"n must be >= 2; got {n}")
+    check_int("n", n, minimum=2)
     param = next(D.parameters(), None) if isinstance(D, nn.Module) else None
     device = param.device if param is not None else torch.device("cpu")
     xs = torch.linspace(*xlim, n, device=device)

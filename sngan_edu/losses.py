@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
+from sngan_edu.checks import check_choice
+
 
 def vanilla_d_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """-E[log sigmoid(d_real)] - E[log(1 - sigmoid(d_fake))] (BCE with logits, targets 1 and 0)."""
@@ -70,9 +72,7 @@ LOSS_NAMES = tuple(LOSSES)
 
 def get_loss(name: str) -> GANLoss:
     """The loss pair called ``name`` (vanilla, hinge or wasserstein); ValueError otherwise."""
-    if name not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSS_NAMES}; got {name!r}")
-    return LOSSES[name]
+    return LOSSES[check_choice("loss", name, LOSS_NAMES)]
 
 
 __all__ = [

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sngan_edu import sn as sn_lib
-from sngan_edu.checks import check_choice
+from sngan_edu.checks import check_choice, check_number, check_positive
 from sngan_edu.lipschitz import gradient_norms, interpolates
 
 GP_LAMBDA = 10.0  # WGAN-GP's lambda (Gulrajani et al. 2017)
@@ -43,8 +43,7 @@ def gradient_penalty(
     Differentiable w.r.t. D's parameters (``create_graph=True``); add it to the critic loss.
     D runs in its current mode.
     """
-    if lam < 0:
-        raise ValueError(f"lam must be >= 0 (WGAN-GP uses 10); got {lam}")
+    check_number("lam", lam, 0, what="a number >= 0 (WGAN-GP uses 10)")
     x_hat = interpolates(real, fake, generator=generator)
     norms = gradient_norms(D, x_hat, create_graph=True, eval_mode=False)
     return lam * (norms - 1.0).pow(2).mean()
@@ -53,8 +52,7 @@ def gradient_penalty(
 @torch.no_grad()
 def clip_weights(model: nn.Module, c: float = CLIP_C) -> nn.Module:
     """Clamp every parameter of ``model`` to ``[-c, c]`` in place (the original WGAN)."""
-    if not (isinstance(c, (int, float)) and c > 0):
-        raise ValueError(f"c must be a positive number (WGAN uses 0.01); got {c!r}")
+    check_positive("c", c, "a positive number (WGAN uses 0.01)")
     for p in model.parameters():
         p.clamp_(-c, c)
     return model

@@ -49,10 +49,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sngan_edu.checks import check_int, check_number, check_pair, check_positive
+
 __all__ = [
     "PowerIterationResult",
     "spectral_norm_exact",
+    "POWER_ITERATION_ORDERS",
     "power_iteration",
+    "power_iteration_",
+    "sigma_estimate",
     "reshape_weight_to_matrix",
     "conv_to_dense",
     "conv_operator_norm",
@@ -95,9 +100,23 @@ def _check_matrix(W: Tensor, name: str = "W", check_finite: bool = True) -> None
         )
     if W.shape[0] == 0 or W.shape[1] == 0:
         raise ValueError(f"{name} must have at least one row and one column; got {tuple(W.shape)}")
-    if not W.is_floating_point():
-        raise ValueError(f"{name} must have a real floating-point dtype; got {W.dtype}")
-    if check_finite and not bool(torch.isfinite(W).all()):
+    _check_real(W, name, check_finite)
+
+
+def _check_kernel(weight: Tensor, layout: str = "(out, in, kh, kw)") -> None:
+    """Raise ValueError unless ``weight`` is a finite, non-empty, real floating-point 4-D kernel."""
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ValueError(f"weight must be a 4-D conv kernel {layout}; got {shape}")
+    if weight.numel() == 0:
+        raise ValueError(f"weight must not be empty; got shape {tuple(weight.shape)}")
+    _check_real(weight, "weight")
+
+
+def _check_real(t: Tensor, name: str, check_finite: bool = True) -> None:
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must have a real floating-point dtype; got {t.dtype}")
+    if check_finite and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or Inf entries; sigma is undefined")
 
 
@@ -121,6 +140,92 @@ def spectral_norm_exact(W: Tensor) -> Tensor:
     return torch.linalg.svdvals(work)[0].to(W.dtype)
 
 
+#: Update orders of :func:`power_iteration_`. "paper": Algorithm 1 of Miyato et al. (and the old
+#: ``torch.nn.utils.spectral_norm``): from ``u``, ``v <- W^T u / ||W^T u||`` then
+#: ``u <- W v / ||W v||``. "torch": ``torch.nn.utils.parametrizations.spectral_norm`` (and this
+#: library's SN, which must match it bit for bit): from ``v``, ``u <- W v / ||W v||`` then
+#: ``v <- W^T u / ||W^T u||``. The same sequence of vectors, shifted by half a step.
+POWER_ITERATION_ORDERS = ("paper", "torch")
+
+
+def _normalized_mv_(matrix: Tensor, vector: Tensor, out: Tensor, eps: float) -> Tensor:
+    """``out <- matrix @ vector / max(||matrix @ vector||, eps)`` in place; returns the norm.
+
+    The arithmetic of ``F.normalize(torch.mv(matrix, vector), dim=0, eps=eps, out=out)``, which
+    PyTorch's spectral norm runs, with the norm (before clamping) kept for checks and histories.
+    """
+    torch.mv(matrix, vector, out=out)
+    norm = torch.linalg.vector_norm(out)
+    out.div_(norm.clamp_min(eps))
+    return norm
+
+
+@torch.no_grad()
+def power_iteration_(
+    W: Tensor,
+    u: Tensor,
+    v: Tensor,
+    n_iters: int = 1,
+    eps: float = 1e-12,
+    order: str = "paper",
+    *,
+    strict: bool = False,
+    history: list[Tensor] | None = None,
+) -> None:
+    """Run ``n_iters`` power iterations on ``W`` (m, n), updating ``u`` (m) and ``v`` (n) in place.
+
+    The one power iteration of the library: :func:`power_iteration` and the SN layer
+    (:class:`sngan_edu.sn.SpectralNorm`) both run it. ``order`` is one of
+    :data:`POWER_ITERATION_ORDERS`: ``"paper"`` starts from ``u`` (the paper's Algorithm 1,
+    ``v <- W^T u / ||W^T u||`` then ``u <- W v / ||W v||``); ``"torch"`` starts from ``v``
+    (``u`` first, as ``torch.nn.utils.parametrizations.spectral_norm`` does). Each normalization
+    divides by ``max(||x||, eps)``, as ``F.normalize`` does. In place matters to SN:
+    ``DataParallel`` replicas share buffer storage with the original module.
+
+    ``strict=False`` (SN's hot path) never synchronizes with the device. ``strict=True`` checks
+    each norm (one sync per half step) and raises ValueError when it is not finite (NaN or Inf in
+    W, or overflow) or below ``eps``; except that the zero matrix gives a defined result: the
+    vector computed first becomes ``ones / sqrt(len)``, the other keeps its start, and the
+    estimates are 0. ``history``: a list that receives the estimate ``u^T W v`` (= the second
+    norm of each iteration) after every iteration.
+    """
+    first, second = ("W^T u", W.mH, u, v, "u", "column"), ("W v", W, v, u, "v", "row")
+    if order == "torch":
+        first, second = second, first
+    elif order != "paper":
+        raise ValueError(f"order must be one of {POWER_ITERATION_ORDERS}; got {order!r}")
+    for k in range(n_iters):
+        for half, (what, matrix, vector, out, start, space) in enumerate((first, second)):
+            norm = _normalized_mv_(matrix, vector, out, eps)
+            if strict and not bool((norm >= eps) & torch.isfinite(norm)):  # one sync; NaN fails
+                if not bool(torch.isfinite(norm)):
+                    raise ValueError(f"W contains NaN or Inf entries (or {what} overflowed)")
+                if k == 0 and half == 0 and not bool(W.abs().max() > 0):  # the zero matrix
+                    out.fill_(1.0 / math.sqrt(out.shape[0]))
+                    if history is not None:
+                        history.extend([torch.zeros((), dtype=W.dtype, device=W.device)] * n_iters)
+                    return
+                if half == 0:
+                    raise ValueError(
+                        f"||{what}|| fell below eps={eps:g}: {start} is orthogonal to the "
+                        f"{space} space of W, or W is tiny compared to eps. Pass u=None (random "
+                        "start), rescale W, or lower eps."
+                    )
+                # ||second|| >= ||first|| >= eps in exact arithmetic; this guards rounding.
+                raise ValueError(f"||{what}|| fell below eps={eps:g}; rescale W or lower eps")
+        if history is not None:
+            history.append(norm)  # = u^T W v for the new pair, without another mat-vec
+
+
+def sigma_estimate(W: Tensor, u: Tensor, v: Tensor) -> Tensor:
+    """The power-iteration estimate ``u^T W v`` of sigma(W), differentiable in ``W``.
+
+    With ``u``, ``v`` held constant its gradient is ``u v^T``: what spectral normalization
+    backpropagates through.
+    """
+    return torch.vdot(u, torch.mv(W, v))
+
+
 def power_iteration(
     W: Tensor,
     u: Tensor | None = None,
@@ -134,7 +239,8 @@ def power_iteration(
     Each step does ``v = normalize(W^T u)``, then ``u = normalize(W v)`` (``F.normalize`` with
     ``eps``), and the estimate is ``sigma = u^T W v``. This is the order of the paper and of
     ``torch.nn.utils.spectral_norm``; ``torch.nn.utils.parametrizations.spectral_norm`` stores v
-    and updates u first, which is the same sequence shifted by half a step.
+    and updates u first, which is the same sequence shifted by half a step. The iteration is
+    :func:`power_iteration_` (``order="paper"``, ``strict=True``) on copies of the vectors.
 
     Args:
         W: (m, n) floating-point matrix.
@@ -159,10 +265,8 @@ def power_iteration(
     non-finite, which is checked on that vector (O(n)) instead of scanning all of W each call.
     """
     _check_matrix(W, check_finite=False)
-    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
-        raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
-    if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
+    check_int("n_iters", n_iters)
+    check_number("eps", eps, 0, open_low=True, what="a positive finite number")
     m, n = W.shape
     if u is None:
         u = torch.randn(m, generator=generator, dtype=W.dtype, device=W.device)
@@ -176,38 +280,13 @@ def power_iteration(
         if not bool(u.abs().max() > 0):
             raise ValueError("u must be a nonzero vector (pass u=None for a random start)")
 
-    history: list[Tensor] = []
+    history: list[Tensor] | None = [] if return_history else None
     with torch.no_grad():
-        Wd = W.detach()
         u = u / torch.linalg.vector_norm(u)
-        for k in range(n_iters):
-            wtu = torch.mv(Wd.t(), u)
-            norm = torch.linalg.vector_norm(wtu)
-            if not bool((norm >= eps) & torch.isfinite(norm)):  # one sync; NaN fails both
-                if not bool(torch.isfinite(wtu).all()):
-                    raise ValueError("W contains NaN or Inf entries (or W^T u overflowed)")
-                if k == 0 and not bool(Wd.abs().max() > 0):  # the zero matrix: defined result
-                    v = torch.full((n,), 1.0 / math.sqrt(n), dtype=W.dtype, device=W.device)
-                    history = [torch.zeros((), dtype=W.dtype, device=W.device)] * n_iters
-                    break
-                raise ValueError(
-                    f"||W^T u|| fell below eps={eps:g}: u is orthogonal to the column space "
-                    "of W, or W is tiny compared to eps. Pass u=None (random start), "
-                    "rescale W, or lower eps."
-                )
-            v = F.normalize(wtu, dim=0, eps=eps)
-            wv = torch.mv(Wd, v)
-            wv_norm = torch.linalg.vector_norm(wv)
-            # ||W v|| >= |u^T W v| = ||W^T u|| >= eps in exact arithmetic; guard rounding anyway.
-            if not bool(wv_norm >= eps):
-                raise ValueError(f"||W v|| fell below eps={eps:g}; rescale W or lower eps")
-            u = F.normalize(wv, dim=0, eps=eps)
-            if return_history:
-                history.append(wv_norm)  # = u^T W v for the new u, without another mat-vec
-    u = u.clone()
-    v = v.clone()
-    sigma = torch.dot(u, torch.mv(W, v))  # outside no_grad: gradient u v^T flows into W
-    hist = torch.stack(history) if return_history else None
+        v = torch.empty(n, dtype=W.dtype, device=W.device)
+        power_iteration_(W.detach(), u, v, n_iters, eps, "paper", strict=True, history=history)
+    sigma = sigma_estimate(W, u, v)  # outside no_grad: gradient u v^T flows into W
+    hist = torch.stack(history) if history is not None else None
     return PowerIterationResult(sigma, u, v, hist)
 
 
@@ -223,30 +302,13 @@ def reshape_weight_to_matrix(weight: Tensor, dim: int = 0) -> Tensor:
     if weight.ndim == 0:
         raise ValueError("weight must have at least 1 dimension; got a 0-dim tensor")
     nd = weight.ndim
-    if isinstance(dim, bool) or not isinstance(dim, int) or not -nd <= dim < nd:
-        raise ValueError(
-            f"dim must be an integer in [{-nd}, {nd - 1}] for a {nd}-D weight; got {dim!r}"
-        )
-    dim = dim % nd
+    dim = check_int("dim", dim, -nd, nd - 1, note=f" for a {nd}-D weight") % nd
     if dim != 0:
         weight = weight.permute(dim, *(d for d in range(nd) if d != dim))
     return weight.reshape(weight.shape[0], -1)
 
 
 # --------------------------------------------------------------------------- convolutions
-
-
-def _pair(value: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
-    """Turn an int or a pair into a validated (h, w) pair of ints >= minimum."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    try:
-        a, b = pair  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an int or a pair of ints; got {value!r}") from None
-    for x in (a, b):
-        if isinstance(x, bool) or not isinstance(x, int) or x < minimum:
-            raise ValueError(f"{name} must contain integers >= {minimum}; got {value!r}")
-    return int(a), int(b)
 
 
 class _ConvSpec(NamedTuple):
@@ -268,18 +330,7 @@ def _conv_spec(
     transposed: bool,
     output_padding: int | Sequence[int] = 0,
 ) -> _ConvSpec:
-    if not isinstance(weight, Tensor) or weight.ndim != 4:
-        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(
-            "weight must be a 4-D conv kernel (out, in, kh, kw), or (in, out, kh, kw) when "
-            f"transposed=True; got {shape}"
-        )
-    if weight.numel() == 0:
-        raise ValueError(f"weight must not be empty; got shape {tuple(weight.shape)}")
-    if not weight.is_floating_point():
-        raise ValueError(f"weight must have a real floating-point dtype; got {weight.dtype}")
-    if not bool(torch.isfinite(weight).all()):
-        raise ValueError("weight contains NaN or Inf entries")
+    _check_kernel(weight, "(out, in, kh, kw), or (in, out, kh, kw) when transposed=True")
     try:
         c, h, w = (int(x) for x in input_shape)
     except (TypeError, ValueError):
@@ -294,9 +345,9 @@ def _conv_spec(
         raise ValueError(f"padding_mode must be 'zeros' or 'circular'; got {padding_mode!r}")
     if transposed and padding_mode != "zeros":
         raise ValueError("padding_mode='circular' is only supported with transposed=False")
-    s = _pair(stride, "stride", 1)
-    p = _pair(padding, "padding", 0)
-    op = _pair(output_padding, "output_padding", 0)
+    s = check_pair("stride", stride, 1)
+    p = check_pair("padding", padding, 0)
+    op = check_pair("output_padding", output_padding, 0)
     if transposed and (op[0] >= s[0] or op[1] >= s[1]):
         raise ValueError(f"output_padding must be smaller than stride; got {output_padding!r}")
     kh, kw = weight.shape[-2:]
@@ -381,10 +432,9 @@ def conv_operator_norm(
     spec = _conv_spec(
         weight, input_shape, stride, padding, padding_mode, transposed, output_padding
     )
-    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
-        raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
-    if tol is not None and not (isinstance(tol, (int, float)) and tol > 0):
-        raise ValueError(f"tol must be None or a positive number; got {tol!r}")
+    check_int("n_iters", n_iters)
+    if tol is not None:
+        check_positive("tol", tol, "None or a positive number")
     w = spec.weight.detach()
     spec = spec._replace(weight=w)
     x = torch.randn((1, *spec.input_shape), generator=generator, dtype=w.dtype, device=w.device)
@@ -420,16 +470,8 @@ def conv_operator_norm_fft(weight: Tensor, input_size: int | Sequence[int]) -> T
     ``input_size`` is n or (h, w); each must be at least the kernel size (a larger kernel would
     wrap around the input onto itself).
     """
-    if not isinstance(weight, Tensor) or weight.ndim != 4 or weight.numel() == 0:
-        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(
-            f"weight must be a non-empty 4-D conv kernel (out, in, kh, kw); got {shape}"
-        )
-    if not weight.is_floating_point():
-        raise ValueError(f"weight must have a real floating-point dtype; got {weight.dtype}")
-    if not bool(torch.isfinite(weight).all()):
-        raise ValueError("weight contains NaN or Inf entries")
-    h, w = _pair(input_size, "input_size", 1)
+    _check_kernel(weight)
+    h, w = check_pair("input_size", input_size, 1)
     kh, kw = weight.shape[-2:]
     if kh > h or kw > w:
         raise ValueError(f"input_size {(h, w)} must be at least the kernel size {(kh, kw)}")
@@ -453,9 +495,8 @@ def reshaped_norm_bounds(
     The lower bound needs one output pixel whose window lies inside the real input, and
     circular padding needs 2p <= k - 1 (see the module docstring for both).
     """
-    if not isinstance(weight, Tensor) or weight.ndim != 4:
-        raise ValueError("weight must be a 4-D conv kernel")
-    sh, sw = _pair(stride, "stride", 1)
+    _check_kernel(weight)
+    sh, sw = check_pair("stride", stride, 1)
     kh, kw = weight.shape[-2:]
     factor = math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw))
     s0 = float(spectral_norm_exact(reshape_weight_to_matrix(weight, dim=0)))
@@ -474,23 +515,28 @@ def matrix_with_singular_values(
     shape: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
+    haar: bool = True,
 ) -> Tensor:
     """A random matrix with exactly the given singular values: W = U diag(s) V^T.
 
-    U (m x r) and V (n x r) have orthonormal columns drawn uniformly at random (QR of a Gaussian
-    matrix with the sign fix that makes it Haar). ``shape`` defaults to (r, r) for r values;
-    missing singular values are zero (rank-deficient W). Used to control the spectral gap.
+    U (m x r) and V (n x r) have orthonormal columns from the QR of a Gaussian matrix (U drawn
+    first), with the sign fix that makes them uniform (Haar); ``haar=False`` keeps QR's signs
+    (the exercise checks were written with those draws). ``shape`` defaults to (r, r) for r
+    values; missing singular values are zero (rank-deficient W). Used to control the spectral
+    gap.
     """
     s = torch.as_tensor(singular_values, dtype=dtype).flatten()
     if s.numel() == 0 or not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
         raise ValueError("singular_values must be a non-empty list of finite numbers >= 0")
     r = s.numel()
-    m, n = (r, r) if shape is None else _pair(tuple(shape), "shape", 1)
+    m, n = (r, r) if shape is None else check_pair("shape", tuple(shape), 1)
     if r > min(m, n):
         raise ValueError(f"got {r} singular values for shape {(m, n)}; at most min(m, n) fit")
 
     def orthonormal(rows: int) -> Tensor:
         q, rr = torch.linalg.qr(torch.randn(rows, r, generator=generator, dtype=dtype))
+        if not haar:
+            return q
         return q * torch.sign(torch.diagonal(rr)).where(torch.diagonal(rr) != 0, 1.0)
 
     U, V = orthonormal(m), orthonormal(n)
@@ -525,11 +571,9 @@ def track_sigma_under_drift(
     ``record_every`` steps and the last one, or exactly the steps in ``record_at`` if given.
     """
     _check_matrix(W0, "W0")
-    for name, value in (("n_steps", n_steps), ("record_every", record_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    if not (isinstance(drift, (int, float)) and drift >= 0 and math.isfinite(drift)):
-        raise ValueError(f"drift must be a finite number >= 0; got {drift!r}")
+    check_int("n_steps", n_steps)
+    check_int("record_every", record_every)
+    check_number("drift", drift, 0)
     if record_at is not None:
         record_at = sorted({int(step) for step in record_at})
         if not record_at or record_at[0] < 1 or record_at[-1] > n_steps:
@@ -581,11 +625,9 @@ def time_sigma_methods(
     import statistics
     import timeit
 
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
-    if not (isinstance(min_time, (int, float)) and min_time >= 0):
-        raise ValueError(f"min_time must be a number >= 0; got {min_time!r}")
-    shapes = [_pair(tuple(s), "shapes", 1) for s in shapes]
+    check_int("repeats", repeats)
+    check_number("min_time", min_time, 0, finite=False)
+    shapes = [check_pair("shapes", tuple(s), 1) for s in shapes]
     all_stmts = {
         "svdvals": "torch.linalg.svdvals(W)",
         "exact": "spectral_norm_exact(W)",

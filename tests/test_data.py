@@ -12,8 +12,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits as sk_load_digits
 
+from sngan_edu.data import images as data
 from sngan_edu.data.images import DatasetNotFoundError, load_image_data
-from sngan_edu.data.images import images as data
 
 
 # ---- embedded digits -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sngan_edu import losses, spectral
+from sngan_edu import gan_step, losses, spectral
 from sngan_edu.metrics import toy as toy_metrics
 
 __all__ = [
@@ -158,11 +158,8 @@ def _tensor_close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-4, atol: fl
 
 def _matrix_with_singular_values(m: int, n: int, values: list[float], seed: int) -> torch.Tensor:
     """An m x n float32 matrix with the given singular values and random singular vectors."""
-    g = torch.Generator().manual_seed(seed)
-    k = len(values)
-    left, _ = torch.linalg.qr(torch.randn(m, k, generator=g, dtype=torch.float64))
-    right, _ = torch.linalg.qr(torch.randn(n, k, generator=g, dtype=torch.float64))
-    matrix = left @ torch.diag(torch.tensor(values, dtype=torch.float64)) @ right.T
+    generator = torch.Generator().manual_seed(seed)
+    matrix = spectral.matrix_with_singular_values(values, (m, n), generator, haar=False)
     return matrix.float()
 
 
@@ -685,13 +682,11 @@ def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
 
 def _reference_discriminator_step(D: nn.Module, G: nn.Module, opt: torch.optim.Optimizer,
                                   real: torch.Tensor, z: torch.Tensor) -> float:
-    opt.zero_grad()
+    """The library's D step (hinge loss, D called on real and fake separately, as students do)."""
     with torch.no_grad():
         fake = G(z)
-    loss = losses.hinge_d_loss(D(real), D(fake))
-    loss.backward()
-    opt.step()
-    return loss.item()
+    step = gan_step.discriminator_step(D, opt, real, fake, losses.hinge_d_loss, joint=False)
+    return step.loss.item()
 
 
 @_isolated_rng

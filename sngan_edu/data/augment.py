@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sngan_edu.checks import check_int
+
 
 def check_max_shift(max_shift: int, image_size: int, name: str = "max_shift") -> None:
     """ValueError (naming ``name``) unless ``max_shift`` is a whole number of pixels below half
     of ``image_size``: a larger shift would move most of the image out of view."""
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"{name} must be a non-negative integer; got {max_shift!r}")
+    check_int(name, max_shift, minimum=0)
     if 2 * max_shift >= image_size:
         raise ValueError(f"{name} must be below half the image side ({image_size} px); "
                          f"got {max_shift}")

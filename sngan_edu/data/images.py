@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sngan_edu.checks import check_choice, check_int
+
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "stl10", "folder")
 SPLITS = ("train", "test", "all")
 
@@ -138,8 +140,7 @@ def load_digits(
     """
     from sklearn.datasets import load_digits as sk_load_digits
 
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
+    check_choice("split", split, SPLITS)
     bunch = sk_load_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
@@ -288,17 +289,12 @@ def load_image_data(
     "unlabeled" and "train+unlabeled"). channels: force 1 or 3 channels (None keeps the
     dataset's own). download: "auto" (try when the files are missing), True, or False.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}; got {dataset!r}")
-    if not isinstance(image_size, int) or image_size < 4:
-        raise ValueError(f"image_size must be an int >= 4; got {image_size!r}")
+    check_choice("dataset", dataset, DATASETS)
+    check_int("image_size", image_size, minimum=4)
     if download not in (True, False, "auto"):
         raise ValueError(f"download must be True, False or 'auto'; got {download!r}")
     stl_splits = ("train", "test", "unlabeled", "train+unlabeled")
-    if dataset == "stl10" and split not in stl_splits:
-        raise ValueError(f"split must be one of {stl_splits} for stl10; got {split!r}")
-    if dataset != "stl10" and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
+    check_choice("split", split, stl_splits if dataset == "stl10" else SPLITS)
     if dataset == "digits":
         return load_digits(image_size, split, channels)
     if dataset == "folder":

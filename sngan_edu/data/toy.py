@@ -15,15 +15,15 @@ import math
 import torch
 from torch import Tensor
 
+from sngan_edu.checks import check_choice, check_int
+
 DATASETS = ("ring", "grid")
 RING_MODES, RING_RADIUS, RING_STD = 8, 1.0, 0.01
 GRID_SIDE, GRID_SPACING, GRID_STD = 5, 2.0, 0.05
 
 
 def _check(name: str) -> str:
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}; got {name!r}")
-    return name
+    return check_choice("dataset", name, DATASETS)
 
 
 def mixture_means(name: str) -> Tensor:
@@ -45,8 +45,7 @@ def mixture_std(name: str) -> float:
 
 def sample_mixture(name: str, n: int, generator: torch.Generator | None = None) -> Tensor:
     """``n`` samples (n, 2) from the mixture, drawn with ``generator`` (CPU)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
+    check_int("n", n)
     means = mixture_means(name)
     which = torch.randint(len(means), (n,), generator=generator)
     noise = torch.randn(n, 2, generator=generator)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from sngan_edu.checks import check_int, check_number
 from sngan_edu.spectral import matrix_with_singular_values, power_iteration
 
 
@@ -51,12 +52,10 @@ def convergence_experiment(
     estimate is sqrt(sum a_i^2 sigma_i^(4k) / sum a_i^2 sigma_i^(4k-2)), whose relative error
     shrinks like (sigma2/sigma1)^(4k): twice as fast on a log scale.
     """
-    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or not 1 <= n_iters <= 10_000:
-        raise ValueError(f"n_iters must be an integer in [1, 10000]; got {n_iters!r}")
-    if not (isinstance(gap, (int, float)) and 0 < gap < 1):
-        raise ValueError(f"gap must be a number in (0, 1) (sigma2/sigma1); got {gap!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 2048:
-        raise ValueError(f"size must be an integer in [2, 2048]; got {size!r}")
+    check_int("n_iters", n_iters, 1, 10_000)
+    check_number("gap", gap, 0, 1, open_low=True, open_high=True,
+                 what="a number in (0, 1) (sigma2/sigma1)")
+    check_int("size", size, 2, 2048)
     generator = torch.Generator().manual_seed(seed)
     s = spectrum_with_gap(float(gap), size)
     W = matrix_with_singular_values(s, generator=generator)

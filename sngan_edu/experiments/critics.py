@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from sngan_edu.checks import check_choice
+from sngan_edu.checks import check_choice, check_int
 from sngan_edu.gan_step import discriminator_step
 from sngan_edu.lipschitz import gradient_norm_grid
 from sngan_edu.losses import wasserstein_d_loss
@@ -89,8 +89,8 @@ def train_critics(
     """
     for m in methods:
         _check_method(m)
-    if steps < 0 or batch_size < 1:
-        raise ValueError(f"steps must be >= 0 and batch_size >= 1; got {steps}, {batch_size}")
+    check_int("steps", steps, minimum=0)
+    check_int("batch_size", batch_size)
     torch.manual_seed(seed)
     init = make_critic().state_dict()
     runs = {}

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from sngan_edu import sn
+from sngan_edu.checks import check_int
+from sngan_edu.gan_step import discriminator_step
 from sngan_edu.models.standard_cnn import Discriminator
 
 SigmaHistory = sn.SigmaHistory
@@ -32,6 +34,18 @@ def noise_images(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
     return torch.tanh(0.8 * torch.randn(n, 3, size, size, generator=generator))
 
 
+def _bce_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """The vanilla D loss (:func:`sngan_edu.losses.vanilla_d_loss`) in BCE-with-logits arithmetic.
+
+    Same value as ``vanilla_d_loss`` (softplus), but its gradients differ in the last bits, and
+    Adam's first steps amplify those until the demo's stored sigmas (notebook 03) change in the
+    second decimal; this keeps the arithmetic the demo was recorded with.
+    """
+    return F.binary_cross_entropy_with_logits(
+        d_real, torch.ones_like(d_real)
+    ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+
+
 def train_sigma_demo(
     n_power_iterations: int = 1,
     steps: int = 200,
@@ -45,21 +59,17 @@ def train_sigma_demo(
 ) -> SigmaHistory:
     """Train the standard CNN discriminator with SN to tell smooth images from noise.
 
-    Vanilla GAN loss (mean BCE on the real half plus mean BCE on the fake half), with real and
-    fake in one concatenated batch so each step runs exactly ``n_power_iterations`` power
-    iterations per layer; Adam(lr, betas=(0.5, 0.999)). Every ``record_every`` steps (and at step 0)
+    Vanilla GAN loss (mean BCE on the real half plus mean BCE on the fake half), one
+    :func:`sngan_edu.gan_step.discriminator_step` per step with real and fake in one
+    concatenated batch, so each step runs exactly ``n_power_iterations`` power iterations per
+    layer; Adam(lr, betas=(0.5, 0.999)). Every ``record_every`` steps (and at step 0)
     each layer's sigmas are appended to the history (:func:`sngan_edu.sn.record_sigma_history`)
     and ``callback(step, history)`` is called, e.g. to update a live plot. The large default
     learning rate moves the weights fast, so the one-iteration estimate visibly lags a little.
     """
-    if isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, int):
-        raise ValueError(f"n_power_iterations must be an integer >= 1; got {n_power_iterations!r}")
-    if n_power_iterations < 1:
-        raise ValueError(f"n_power_iterations must be >= 1; got {n_power_iterations}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0; got {steps!r}")
-    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1; got {record_every!r}")
+    check_int("n_power_iterations", n_power_iterations)
+    check_int("steps", steps, minimum=0)
+    check_int("record_every", record_every)
     torch.manual_seed(seed)
     D = Discriminator(
         image_size=image_size,
@@ -70,7 +80,6 @@ def train_sigma_demo(
     opt = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
     data = torch.Generator().manual_seed(seed + 1)
     history: SigmaHistory = {}
-    labels = torch.cat((torch.ones(batch_size), torch.zeros(batch_size)))  # real, then fake
     for step in range(steps + 1):
         if step % record_every == 0 or step == steps:
             sn.record_sigma_history(history, D, step)
@@ -82,13 +91,7 @@ def train_sigma_demo(
         fake = noise_images(batch_size, image_size, data)
         # ONE forward on real and fake together: every SN forward runs a power iteration, so
         # D(real) then D(fake) would run two per step and score the halves with different weights.
-        logits = D(torch.cat((real, fake)))
-        loss = F.binary_cross_entropy_with_logits(
-            logits[:batch_size], labels[:batch_size]
-        ) + F.binary_cross_entropy_with_logits(logits[batch_size:], labels[batch_size:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        discriminator_step(D, opt, real, fake, _bce_d_loss, joint=True)
     return history
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sngan_edu.checks import check_number
 from sngan_edu.data.images import DATASETS, ImageData, load_image_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -121,10 +122,8 @@ def accuracy(model: Classifier, data: ImageData, batch_size: int = 512) -> float
 
 def check_outlier_weight(outlier_weight: float) -> None:
     """Raise ValueError unless ``outlier_weight`` is a number >= 0."""
-    if (isinstance(outlier_weight, bool) or not isinstance(outlier_weight, (int, float))
-            or not outlier_weight >= 0):
-        raise ValueError(f"outlier_weight must be a number >= 0 (0: plain classifier, "
-                         f"0.5: the course's default); got {outlier_weight!r}")
+    check_number("outlier_weight", outlier_weight, 0, finite=False,
+                 what="a number >= 0 (0: plain classifier, 0.5: the course's default)")
 
 
 def train_classifier(

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sngan_edu.checks import check_int
 from sngan_edu.metrics.classifier import Classifier
 
 NUM_CLASSES = 10
@@ -133,8 +134,7 @@ def confidence_bands(
 def least_confident(probs: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` samples with the lowest top-class probability, least sure first."""
     n = probs.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-        raise ValueError(f"k must be an integer from 1 to the number of samples ({n}); got {k!r}")
+    check_int("k", k, 1, n, note=" (at most the number of samples)")
     return top_probability(probs).argsort(stable=True)[:k]
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from sngan_edu.checks import check_positive
 from sngan_edu.data.toy import mixture_means, mixture_std
 
 N_EVAL_SAMPLES = 2500
@@ -47,8 +48,7 @@ def mode_metrics(samples: Tensor, means: Tensor, std: float) -> ModeMetrics:
         raise ValueError(
             f"samples must have shape (N, {means.shape[1]}) with N >= 1; got {tuple(samples.shape)}"
         )
-    if not std > 0:
-        raise ValueError(f"std must be positive; got {std!r}")
+    check_positive("std", std, "positive")
     distances = torch.cdist(samples, means)  # (N, K)
     nearest_distance, nearest = distances.min(dim=1)
     high_quality = nearest_distance <= HQ_STDS * std

@@ -18,13 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sngan_edu.checks import is_int
+
 
 def check_categories(categories: int, z_dim: int) -> None:
     """ValueError unless ``categories`` is 0 (plain Gaussian) or in 2..z_dim-1."""
-    ok = isinstance(categories, int) and not isinstance(categories, bool) and (
-        categories == 0 or 2 <= categories < z_dim
-    )
-    if not ok:
+    if not (is_int(categories) and (categories == 0 or 2 <= categories < z_dim)):
         raise ValueError(
             f"z_categories must be 0 (a plain Gaussian latent) or an integer from 2 to "
             f"z_dim - 1 = {z_dim - 1}; got {categories!r}"

@@ -23,28 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sngan_edu.models.latent import CategoryCode
+from sngan_edu.models.common import ImageDiscriminator, ImageGenerator, scaled
 from sngan_edu.sn import apply_spectral_norm
 
 G_CHANNELS = 256
 D_CHANNELS = 128
-
-
-def _check(image_size: int, channels: int, width: float) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8 or (
-        image_size % 8
-    ):
-        raise ValueError(
-            f"image_size must be a multiple of 8 (e.g. 16, 32, 48); got {image_size!r}"
-        )
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive int (1 or 3); got {channels!r}")
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
-        raise ValueError(f"width must be a positive number (1.0 = the paper); got {width!r}")
-
-
-def _scaled(channels: int, width: float) -> int:
-    return max(1, round(channels * width))
 
 
 def _init(module: nn.Module, gain: float) -> nn.Module:
@@ -100,21 +83,15 @@ class DBlock(nn.Module):
         return h + s
 
 
-class Generator(nn.Module):
+class Generator(ImageGenerator):
     """The ResNet generator: ``G(z)`` maps ``(N, z_dim)`` to images in ``[-1, 1]``."""
 
     def __init__(
         self, z_dim: int = 128, image_size: int = 32, channels: int = 3, width: float = 1.0,
         z_categories: int = 0,
     ) -> None:
-        super().__init__()
-        _check(image_size, channels, width)
-        if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
-            raise ValueError(f"z_dim must be a positive int; got {z_dim!r}")
-        self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
-        self.code = CategoryCode(z_categories, z_dim)  # last entries of z: one-hot (0: none)
-        self.bottom = image_size // 8
-        self.ch = _scaled(G_CHANNELS, width)
+        super().__init__(z_dim, image_size, channels, width, z_categories)
+        self.ch = scaled(G_CHANNELS, width)
         self.linear = _init(nn.Linear(z_dim, self.bottom * self.bottom * self.ch), 1.0)
         self.blocks = nn.Sequential(*[GBlock(self.ch, self.ch) for _ in range(3)])
         self.bn = nn.BatchNorm2d(self.ch)
@@ -127,7 +104,7 @@ class Generator(nn.Module):
         return torch.tanh(self.out(h))
 
 
-class Discriminator(nn.Module):
+class Discriminator(ImageDiscriminator):
     """The ResNet discriminator: ``D(x)`` maps ``(N, C, H, W)`` to ``(N,)`` logits."""
 
     def __init__(
@@ -138,10 +115,8 @@ class Discriminator(nn.Module):
         spectral_norm: bool = False,
         n_power_iterations: int = 1,
     ) -> None:
-        super().__init__()
-        _check(image_size, channels, width)
-        self.image_size, self.channels = image_size, channels
-        ch = _scaled(D_CHANNELS, width)
+        super().__init__(image_size, channels, width)
+        ch = scaled(D_CHANNELS, width)
         self.blocks = nn.Sequential(
             DBlock(channels, ch, down=True, first=True),
             DBlock(ch, ch, down=True),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sngan_edu.models.latent import CategoryCode
+from sngan_edu.models.common import ImageDiscriminator, ImageGenerator, scaled
 from sngan_edu.sn import apply_spectral_norm
 
 G_CHANNELS = (512, 256, 128, 64)
@@ -23,27 +23,6 @@ G_CHANNELS = (512, 256, 128, 64)
 D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2), (512, 3, 1))
 LEAKY_SLOPE = 0.1
 INIT_STD = 0.02  # weight scale of the authors' chainer code (chainer-gan-lib, wscale=0.02)
-
-
-def _check(image_size: int, channels: int, width: float) -> None:
-    if (
-        isinstance(image_size, bool)
-        or not isinstance(image_size, int)
-        or image_size < 8
-        or (image_size % 8)
-    ):
-        raise ValueError(
-            f"image_size must be a multiple of 8 (e.g. 16, 32, 48); got {image_size!r}"
-        )
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive int (1 or 3); got {channels!r}")
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
-        raise ValueError(f"width must be a positive number (1.0 = the paper); got {width!r}")
-
-
-def scaled(channels: int, width: float) -> int:
-    """A channel count times ``width``, rounded, at least 1."""
-    return max(1, round(channels * width))
 
 
 @torch.no_grad()
@@ -57,20 +36,14 @@ def init_weights(model: nn.Module, std: float = INIT_STD) -> nn.Module:
     return model
 
 
-class Generator(nn.Module):
+class Generator(ImageGenerator):
     """The standard CNN generator: ``G(z)`` maps ``(N, z_dim)`` to images in ``[-1, 1]``."""
 
     def __init__(
         self, z_dim: int = 128, image_size: int = 32, channels: int = 3, width: float = 1.0,
         z_categories: int = 0,
     ) -> None:
-        super().__init__()
-        _check(image_size, channels, width)
-        if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
-            raise ValueError(f"z_dim must be a positive int; got {z_dim!r}")
-        self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
-        self.code = CategoryCode(z_categories, z_dim)  # last entries of z: one-hot (0: none)
-        self.bottom = image_size // 8
+        super().__init__(z_dim, image_size, channels, width, z_categories)
         c = [scaled(ch, width) for ch in G_CHANNELS]
         n_flat = self.bottom * self.bottom * c[0]
         # BN over the flat dense output, then ReLU, then reshape: as in the authors' chainer code.
@@ -94,7 +67,7 @@ class Generator(nn.Module):
         return torch.randn(n, self.z_dim, generator=generator, device=device)
 
 
-class Discriminator(nn.Module):
+class Discriminator(ImageDiscriminator):
     """The standard CNN discriminator: ``D(x)`` maps ``(N, C, H, W)`` to ``(N,)`` logits.
 
     ``spectral_norm=True`` applies :func:`sngan_edu.sn.apply_spectral_norm` to every conv and
@@ -109,9 +82,7 @@ class Discriminator(nn.Module):
         spectral_norm: bool = False,
         n_power_iterations: int = 1,
     ) -> None:
-        super().__init__()
-        _check(image_size, channels, width)
-        self.image_size, self.channels = image_size, channels
+        super().__init__(image_size, channels, width)
         layers: list[nn.Module] = []
         c_in = channels
         for c_out, k, s in D_CONVS:

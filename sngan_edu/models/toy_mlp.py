@@ -6,6 +6,14 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from sngan_edu.checks import check_int, check_positive
+
+
+def _check_sizes(input_name: str, input_size: int, hidden: Sequence[int]) -> None:
+    check_int(input_name, input_size)
+    for i, width in enumerate(hidden):
+        check_int(f"hidden[{i}]", width)
+
 
 def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module]) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -30,8 +38,7 @@ class ToyGenerator(nn.Module):
         batchnorm: bool = False,
     ):
         super().__init__()
-        if z_dim < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"z_dim and hidden widths must be positive; got {z_dim}, {hidden}")
+        _check_sizes("z_dim", z_dim, hidden)
         self.z_dim = z_dim
         layers: list[nn.Module] = []
         sizes = [z_dim, *hidden]
@@ -63,10 +70,8 @@ class ToyDiscriminator(nn.Module):
         negative_slope: float = 0.1,
     ):
         super().__init__()
-        if in_dim < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"in_dim and hidden widths must be positive; got {in_dim}, {hidden}")
-        if not input_scale > 0:
-            raise ValueError(f"input_scale must be positive; got {input_scale!r}")
+        _check_sizes("in_dim", in_dim, hidden)
+        check_positive("input_scale", input_scale)
         self.input_scale = float(input_scale)
         self.net = nn.Sequential(
             *_mlp([in_dim, *hidden, 1], lambda: nn.LeakyReLU(negative_slope))

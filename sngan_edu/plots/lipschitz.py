@@ -10,13 +10,10 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-METHOD_LABELS = {
-    "none": "no constraint",
-    "clip": "weight clipping",
-    "gp": "gradient penalty",
-    "sn": "spectral norm",
-}
-METHOD_COLORS = {"none": "tab:gray", "clip": "tab:orange", "gp": "tab:blue", "sn": "tab:green"}
+from sngan_edu import regularizers
+
+METHOD_LABELS = regularizers.labels("description")  # "sn": "spectral norm", ...
+METHOD_COLORS = regularizers.labels("color")
 
 
 def _new_fig(fig: Figure | None, figsize: tuple[float, float]) -> Figure:

@@ -71,38 +71,15 @@ def draw_convergence(fig: Figure, experiment) -> None:
     left.set_xlabel("iteration k")
     left.set_title(f"gap $\\sigma_2/\\sigma_1$ = {experiment.gap:.2f}")
     left.legend(loc="lower right", fontsize=8)
-    right.semilogy(
-        k,
-        experiment.rel_error.abs().clamp_min(_FLOOR),
-        "o",
-        ms=3,
-        color="C0",
-        label="sigma rel. error",
+    curves = (  # (values, marker or line, colour, label): measured as markers, theory as lines
+        (experiment.rel_error.abs(), "o", "C0", "sigma rel. error"),
+        (experiment.rel_error_theory, "-", "C0", "theory, $\\sim(\\sigma_2/\\sigma_1)^{4k}$"),
+        (experiment.angle, "s", "C1", "$\\sin\\angle(u_k, u_1)$"),
+        (experiment.angle_theory, "-", "C1", "theory, $\\sim(\\sigma_2/\\sigma_1)^{2k}$"),
     )
-    right.semilogy(
-        k,
-        experiment.rel_error_theory.clamp_min(_FLOOR),
-        "-",
-        color="C0",
-        lw=1,
-        label="theory, $\\sim(\\sigma_2/\\sigma_1)^{4k}$",
-    )
-    right.semilogy(
-        k,
-        experiment.angle.clamp_min(_FLOOR),
-        "s",
-        ms=3,
-        color="C1",
-        label="$\\sin\\angle(u_k, u_1)$",
-    )
-    right.semilogy(
-        k,
-        experiment.angle_theory.clamp_min(_FLOOR),
-        "-",
-        color="C1",
-        lw=1,
-        label="theory, $\\sim(\\sigma_2/\\sigma_1)^{2k}$",
-    )
+    for values, style, color, label in curves:
+        size = {"lw": 1} if style == "-" else {"ms": 3}
+        right.semilogy(k, values.clamp_min(_FLOOR), style, color=color, label=label, **size)
     right.set_ylim(bottom=1e-17, top=3)
     right.set_xlabel("iteration k")
     right.legend(fontsize=7, loc="lower left")

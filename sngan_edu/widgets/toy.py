@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import torch
 
+from sngan_edu.checks import check_choice
 from sngan_edu.metrics.toy import toy_metrics
 from sngan_edu.plots.live import figure_png
 from sngan_edu.plots.toy import draw_samples
+from sngan_edu.widgets.explorer import MethodStepExplorer
 
 Snapshots = Sequence[tuple[int, torch.Tensor]]
 
@@ -37,32 +39,21 @@ def snapshot_png(samples: torch.Tensor, dataset: str, title: str, size: float = 
         plt.close(fig)
 
 
-class SnapshotExplorer:
+class SnapshotExplorer(MethodStepExplorer):
     """Toggle buttons for the method, a slider over the snapshot steps, and the scatter plot."""
 
     def __init__(self, snapshots: Mapping[str, Snapshots], dataset: str) -> None:
-        import ipywidgets as widgets
-
         self.snapshots = {k: {int(s): x for s, x in v} for k, v in snapshots.items() if v}
         if not self.snapshots:
             raise ValueError("snapshots must map at least one method to a non-empty list")
         self.dataset = dataset
         methods = list(self.snapshots)
         steps = sorted({s for per_method in self.snapshots.values() for s in per_method})
-        self.method = widgets.ToggleButtons(options=methods, value=methods[0])
-        self.step = widgets.SelectionSlider(
-            options=steps, value=steps[-1], description="step", continuous_update=False
-        )
-        self.image = widgets.Image(format="png")
-        self.method.observe(self._on_change, names="value")
-        self.step.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([self.method, self.step, self.image])
-        self.redraw()
+        self._build(methods, methods[0], steps)
 
     def nearest_step(self, method: str, step: int) -> int:
         """The snapshot step of ``method`` closest to ``step`` (methods may differ in length)."""
-        if method not in self.snapshots:
-            raise ValueError(f"method must be one of {list(self.snapshots)}; got {method!r}")
+        check_choice("method", method, self.snapshots)
         return min(self.snapshots[method], key=lambda s: (abs(s - step), s))
 
     def png(self, method: str, step: int) -> bytes:
@@ -71,12 +62,3 @@ class SnapshotExplorer:
         samples = self.snapshots[method][step]
         title = snapshot_title(method, step, samples, self.dataset)
         return snapshot_png(samples, self.dataset, title)
-
-    def redraw(self) -> None:
-        self.image.value = self.png(self.method.value, self.step.value)
-
-    def _on_change(self, _change) -> None:
-        self.redraw()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
