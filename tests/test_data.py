@@ -13,7 +13,7 @@ import torch
 from sklearn.datasets import load_digits as sk_load_digits
 
 from sngan_edu.data import images as data
-from sngan_edu.data.images import DatasetNotFoundError, load_image_data
+from sngan_edu.data.images import DatasetCorruptError, DatasetNotFoundError, load_image_data
 
 
 # ---- embedded digits -------------------------------------------------------------------------
@@ -185,6 +185,57 @@ def test_cifar10_corrupted_file_is_reported(tmp_path, monkeypatch):
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
     with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
         load_image_data("cifar10", data_root=tmp_path, split="train", download=False)
+
+
+def test_cifar10_random_bytes_are_reported_as_present_but_damaged(tmp_path, monkeypatch):
+    _write_cifar(tmp_path, monkeypatch)
+    for path in (tmp_path / "cifar-10-batches-py").iterdir():
+        path.write_bytes(np.random.default_rng(1).bytes(1000))
+    with pytest.raises(DatasetCorruptError, match=r"files are present in .*cifar-10-batches-py "
+                                                  r"but failed torchvision's check.*md5"):
+        load_image_data("cifar10", data_root=tmp_path, split="train", download="auto")
+
+
+def test_mnist_random_bytes_name_the_folder(tmp_path):
+    _write_mnist(tmp_path, "MNIST")
+    for path in (tmp_path / "MNIST" / "raw").iterdir():
+        path.write_bytes(np.random.default_rng(2).bytes(2000))
+    with pytest.raises(DatasetCorruptError, match=r"the files in .*MNIST/raw could not be read "
+                                                  r"\(AssertionError"):
+        load_image_data("mnist", data_root=tmp_path, split="train", download=False)
+
+
+def _image_folder(root, n=3):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                root / label / f"{i}.png")
+
+
+def test_folder_names_an_unreadable_image_or_skips_it_with_a_count(tmp_path):
+    _image_folder(tmp_path)
+    bad = tmp_path / "b" / "1.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # a truncated PNG
+    with pytest.raises(DatasetCorruptError, match=r"cannot read the image .*b/1\.png.*"
+                                                  r"skip_unreadable=True"):
+        load_image_data("folder", data_root=tmp_path, image_size=8)
+    with pytest.warns(UserWarning, match=r"left out 1 unreadable image\(s\) of 6"):
+        data = load_image_data("folder", data_root=tmp_path, image_size=8, skip_unreadable=True)
+    assert len(data) == 5 and data.labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_folder_refuses_a_decompression_bomb_by_name(tmp_path, monkeypatch):
+    from PIL import Image
+
+    _image_folder(tmp_path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)  # an 8x8 image now counts as a bomb
+    with pytest.raises(DatasetCorruptError, match=r"cannot read the image .*a/0\.png.*"
+                                                  r"DecompressionBomb"):
+        load_image_data("folder", data_root=tmp_path, image_size=8)
 
 
 # ---- STL-10 binary files ---------------------------------------------------------------------

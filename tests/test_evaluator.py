@@ -159,3 +159,52 @@ def test_classifier_metrics_adds_the_plain_classifiers_mean_confidence(clf, plai
     assert scores["confidence_plain"] == pytest.approx(expected, abs=1e-6)
     assert scores["confidence"] != pytest.approx(expected, abs=1e-4)  # not the scorer's own
     assert "confidence_plain" not in image_metrics.classifier_metrics(clf, x)
+
+
+def test_cli_default_output_is_not_a_shipped_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shipped = evaluator.DIGITS_CLASSIFIER.read_bytes()
+    evaluator.main(["--dataset", "digits", "--epochs", "1"])
+    assert "wrote runs/classifiers/digits_classifier.pt" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "classifiers" / "digits_classifier.pt").is_file()
+    assert evaluator.DIGITS_CLASSIFIER.read_bytes() == shipped
+
+
+def test_cli_refuses_to_replace_a_shipped_classifier_without_the_flag(capsys):
+    shipped = evaluator.DIGITS_CLASSIFIER.read_bytes()
+    with pytest.raises(SystemExit):
+        evaluator.main(["--epochs", "1", "--out", str(evaluator.DIGITS_CLASSIFIER)])
+    assert "shipped with the course; pass --replace-shipped" in capsys.readouterr().err
+    assert evaluator.DIGITS_CLASSIFIER.read_bytes() == shipped
+
+
+def test_cli_refuses_to_overwrite_without_the_flag(tmp_path, capsys):
+    out = tmp_path / "clf.pt"
+    out.write_bytes(b"mine")
+    with pytest.raises(SystemExit):
+        evaluator.main(["--epochs", "1", "--out", str(out)])
+    assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3"])
+def test_cli_rejects_epochs_below_one(tmp_path, capsys, epochs):
+    with pytest.raises(SystemExit):
+        evaluator.main(["--epochs", epochs, "--out", str(tmp_path / "clf.pt")])
+    assert "epochs must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "clf.pt").exists()
+
+
+def test_cli_on_a_folder_holds_images_out(tmp_path, capsys):
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(0)
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(10):
+            pixels = (torch.rand(8, 8, 3, generator=gen) * 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(tmp_path / "imgs" / label / f"{i}.png")
+    evaluator.main(["--dataset", "folder", "--data-root", str(tmp_path / "imgs"),
+                    "--image-size", "8", "--epochs", "1", "--out", str(tmp_path / "clf.pt")])
+    out = capsys.readouterr().out
+    assert "on 4 images held out of the folder (it has no test split)" in out
+    assert evaluator.load_classifier(tmp_path / "clf.pt").meta["n_train"] == 16

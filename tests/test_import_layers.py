@@ -17,7 +17,7 @@ import sngan_edu
 
 #: Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("sngan_edu", "sngan_edu.checks", "sngan_edu.device"),
+    ("sngan_edu", "sngan_edu.assets", "sngan_edu.checks", "sngan_edu.device"),
     ("sngan_edu.spectral",),
     ("sngan_edu.sn",),
     ("sngan_edu.lipschitz", "sngan_edu.losses"),

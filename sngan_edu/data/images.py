@@ -13,12 +13,14 @@ and the folder to put them in.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from sngan_edu.checks import check_choice, check_int
 
@@ -32,6 +34,10 @@ DIGITS_SPLIT_SEED = 0
 
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset files are not on disk and could not be downloaded."""
+
+
+class DatasetCorruptError(DatasetNotFoundError):
+    """Dataset files are on disk but cannot be read: damaged, or not what they claim to be."""
 
 
 @dataclass
@@ -212,10 +218,26 @@ def _torchvision_dataset(name: str, data_root: str | Path, train: bool, split: s
         # STL-10: "train" (5k labelled) or "unlabeled"/"train+unlabeled"/"test"
         return datasets.STL10(root, split=split, download=dl)
 
+    folder, _, _ = _EXPECTED_FILES[name]
+    present = Path(root) / folder
     try:
         return open_it(False)
     except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
         first = str(err)
+        if present.is_dir() and any(present.iterdir()):
+            raise DatasetCorruptError(
+                f"dataset {name!r}: files are present in {present.resolve()} but failed "
+                f"torchvision's check ({first.strip()}): a checksum (md5) mismatch or missing "
+                "files. They are damaged or from another release; delete that folder to download "
+                "them again, or put the original files there."
+            ) from None
+    except Exception as err:  # files found but unreadable (e.g. MNIST's bare AssertionError)
+        detail = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+        raise DatasetCorruptError(
+            f"dataset {name!r}: the files in {present.resolve()} could not be read ({detail}); "
+            "they are damaged or not the dataset's files. Delete them to download again, or "
+            "put the original files there."
+        ) from None
     if download is False:
         raise DatasetNotFoundError(
             missing_files_message(name, data_root, f"download=False; torchvision said: {first}")
@@ -244,7 +266,8 @@ def _from_torchvision(name: str, ds) -> tuple[torch.Tensor, torch.Tensor | None,
     return images, labels, list(getattr(ds, "classes", []) or []) or None
 
 
-def _load_folder(data_root: str | Path, image_size: int) -> ImageData:
+def _load_folder(data_root: str | Path, image_size: int, skip_unreadable: bool = False
+                 ) -> ImageData:
     """A folder of the user's images, one sub-folder per class (torchvision ImageFolder)."""
     from torchvision import datasets, transforms
 
@@ -264,13 +287,32 @@ def _load_folder(data_root: str | Path, image_size: int) -> ImageData:
             f"dataset 'folder': no images found under {root.resolve()}. Arrange them as "
             f"data_root/<class name>/<image>.png (or .jpg). torchvision said: {err}"
         ) from None
-    images, labels = [], []
-    for i in range(len(ds)):
-        img, label = ds[i]
+    images, labels, unreadable = [], [], []
+    for path, label in ds.samples:
+        try:
+            with warnings.catch_warnings():  # an image too large to be safe is an error too
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = transform(ds.loader(path))
+        except (OSError, ValueError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as err:
+            if not skip_unreadable:
+                raise DatasetCorruptError(
+                    f"dataset 'folder': cannot read the image {path} "
+                    f"({type(err).__name__}: {err}). Remove or replace it, or pass "
+                    "skip_unreadable=True to leave unreadable images out."
+                ) from None
+            unreadable.append(path)
+            continue
         if img.shape[0] == 1:
             img = img.expand(3, -1, -1)
         images.append(img[:3])
         labels.append(label)
+    if unreadable:
+        warnings.warn(f"dataset 'folder': left out {len(unreadable)} unreadable image(s) of "
+                      f"{len(ds.samples)} (first: {unreadable[0]})", stacklevel=3)
+    if not images:
+        raise DatasetCorruptError(f"dataset 'folder': none of the {len(ds.samples)} images "
+                                  f"under {root.resolve()} could be read")
     return ImageData(torch.stack(images), torch.tensor(labels), "folder", list(ds.classes))
 
 
@@ -281,6 +323,7 @@ def load_image_data(
     split: str = "train",
     channels: int | None = None,
     download: bool | str = "auto",
+    skip_unreadable: bool = False,
 ) -> ImageData:
     """Load ``dataset`` resized to ``image_size`` as one tensor.
 
@@ -288,6 +331,8 @@ def load_image_data(
     image folder for "folder"). split: "train" / "test" ("all" for digits; STL-10 also accepts
     "unlabeled" and "train+unlabeled"). channels: force 1 or 3 channels (None keeps the
     dataset's own). download: "auto" (try when the files are missing), True, or False.
+    skip_unreadable (folder only): leave out images that cannot be read, with a warning that
+    counts them, instead of stopping at the first one (DatasetCorruptError names it).
     """
     check_choice("dataset", dataset, DATASETS)
     check_int("image_size", image_size, minimum=4)
@@ -298,7 +343,7 @@ def load_image_data(
     if dataset == "digits":
         return load_digits(image_size, split, channels)
     if dataset == "folder":
-        data = _load_folder(data_root, image_size)
+        data = _load_folder(data_root, image_size, skip_unreadable)
         data.images = _set_channels(data.images, channels)
         return data
     if split == "all":

@@ -1,10 +1,10 @@
 """A small, deterministic image classifier used to score generated digits.
 
-Train it (the digits weights already ship in ``data/digits_classifier.pt``)::
+Train it (the digits weights ship inside the package, ``sngan_edu/assets/``)::
 
-    python -m sngan_edu.metrics.classifier --dataset digits --out data/digits_classifier.pt
-    python -m sngan_edu.metrics.classifier --dataset digits --outlier-weight 0 \\
-        --out data/digits_classifier_plain.pt
+    python -m sngan_edu.metrics.classifier --dataset digits   # -> runs/classifiers/
+    python -m sngan_edu.metrics.classifier --dataset digits --replace-shipped \\
+        --out sngan_edu/assets/digits_classifier.pt
     python -m sngan_edu.metrics.classifier --dataset mnist --data-root ~/data --image-size 28 \\
         --out data/mnist_classifier.pt
 
@@ -14,7 +14,7 @@ uses deterministic algorithms, so the same command gives the same weights on the
 
 The course's scorer is trained with *outlier exposure* (``--outlier-weight 0.5``): it also learns
 to be unsure on junk images, so a high confidence means "looks like a digit". The plain
-classifier (``--outlier-weight 0``, shipped as ``data/digits_classifier_plain.pt``) is the usual
+classifier (``--outlier-weight 0``, shipped as ``assets/digits_classifier_plain.pt``) is the usual
 recipe of GAN papers; it is confident on almost anything, pure noise included, and is kept only
 to compare the two.
 """
@@ -22,20 +22,19 @@ to compare the two.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sngan_edu.checks import check_number
+from sngan_edu.assets import asset_path
+from sngan_edu.checks import check_int, check_number
 from sngan_edu.data.images import DATASETS, ImageData, load_image_data
+from sngan_edu.train.checkpoint import write_atomic
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DIGITS_CLASSIFIER = REPO_ROOT / "data" / "digits_classifier.pt"
-DIGITS_PLAIN_CLASSIFIER = REPO_ROOT / "data" / "digits_classifier_plain.pt"
+DIGITS_CLASSIFIER = asset_path("digits_classifier.pt")
+DIGITS_PLAIN_CLASSIFIER = asset_path("digits_classifier_plain.pt")
 FEATURE_DIM = 128
 
 
@@ -169,18 +168,36 @@ def train_classifier(
 
 def save_classifier(model: Classifier, path: str | Path, meta: dict) -> None:
     """Atomically write weights + a small metadata dict (loadable with weights_only=True)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "state_dict": model.state_dict(),
         "config": {"channels": model.channels, "image_size": model.image_size,
                    "num_classes": model.num_classes},
         "meta": meta,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda handle: torch.save(payload, handle))
+
+
+def hold_out(data: ImageData, fraction: float = 0.2, seed: int = 0) -> tuple[ImageData, ImageData]:
+    """Split ``data`` into (train, test) at random (seeded): for datasets with no test split."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(fraction * len(data)))
+    if n_test >= len(data):
+        raise ValueError(f"the dataset has {len(data)} image(s): too few to hold some out")
+
+    def part(idx: torch.Tensor) -> ImageData:
+        labels = None if data.labels is None else data.labels[idx]
+        return ImageData(data.images[idx], labels, data.name, data.classes)
+
+    return part(order[n_test:]), part(order[:n_test])
+
+
+def default_output(dataset: str) -> Path:
+    """Where a newly trained classifier goes unless told otherwise (never a shipped file)."""
+    return Path("runs") / "classifiers" / f"{dataset}_classifier.pt"
+
+
+def _is_shipped(path: Path) -> bool:
+    return path.resolve().parent == DIGITS_CLASSIFIER.resolve().parent
 
 
 def load_classifier(
@@ -210,25 +227,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--outlier-weight", type=float, default=0.5,
                         help="weight of the junk-is-unsure term (0: a plain classifier)")
-    parser.add_argument("--out", default=str(DIGITS_CLASSIFIER))
+    parser.add_argument("--out", default=None,
+                        help="where to write the weights (default runs/classifiers/"
+                             "DATASET_classifier.pt)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing file at --out")
+    parser.add_argument("--replace-shipped", action="store_true",
+                        help="allow --out to replace a classifier shipped with the course")
     args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else default_output(args.dataset)
     try:
         check_outlier_weight(args.outlier_weight)
+        check_int("epochs", args.epochs)
     except ValueError as err:
         parser.error(str(err))  # a usage message, not a stack trace
+    if _is_shipped(out) and out.exists() and not args.replace_shipped:
+        parser.error(f"--out {out} is a classifier shipped with the course; pass "
+                     "--replace-shipped to replace it, or choose another --out")
+    if out.exists() and not (args.overwrite or args.replace_shipped):
+        parser.error(f"--out {out} exists; pass --overwrite to replace it")
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)  # bit-for-bit reproducible on CPU
     load = dict(dataset=args.dataset, data_root=args.data_root, image_size=args.image_size)
-    train = load_image_data(split="train", **load)
-    test = load_image_data(split="test", **load)
+    if args.dataset == "folder":  # an image folder has no test split: hold 20% out
+        train, test = hold_out(load_image_data(split="train", **load), seed=args.seed)
+        held = "images held out of the folder (it has no test split)"
+    else:
+        train = load_image_data(split="train", **load)
+        test = load_image_data(split="test", **load)
+        held = "held-out images"
     model = train_classifier(train, epochs=args.epochs, seed=args.seed,
                              outlier_weight=args.outlier_weight)
     acc = accuracy(model, test)
     meta = {"dataset": args.dataset, "image_size": args.image_size, "epochs": args.epochs,
             "seed": args.seed, "outlier_weight": args.outlier_weight,
             "test_accuracy": round(acc, 4), "n_train": len(train)}
-    save_classifier(model, args.out, meta)
-    print(f"test accuracy {acc:.4f} on {len(test)} held-out images; wrote {args.out}")
+    save_classifier(model, out, meta)
+    print(f"test accuracy {acc:.4f} on {len(test)} {held}; wrote {out}")
 
 
 if __name__ == "__main__":
