@@ -1,17 +1,26 @@
 """Toy mode-collapse benchmark (notebook 04): GAN variants on the ring of 8 / grid of 25 Gaussians.
 
 For each dataset, method and seed, trains the toy MLP GAN of
-:func:`sngan_edu.models.toy_mlp.toy_gan` with :class:`sngan_edu.train.Trainer`, scores 2500
-samples with the PacGAN metrics (:func:`sngan_edu.metrics.toy.toy_metrics`) and prints one line
-per run with its wall time, then a table of mean +- std over seeds. With ``--out`` the results go
-to a JSON file that notebook 04 reads (``data/toy_results.json``). Runs use one CPU thread.
+:func:`sngan_edu.experiments.toy_runs.toy_gan` with :class:`sngan_edu.train.trainer.Trainer`,
+scores 2500 samples with the PacGAN metrics (:func:`sngan_edu.metrics.toy.toy_metrics`) and
+prints one line per run with its CPU time, then a table of mean +- std over seeds. With
+``--out`` the results go to a JSON file that notebook 04 reads (``data/toy_results.json``),
+and the 2500 scored samples of each run to ``<out stem>_samples.npz`` beside it (keys
+``<dataset>_<method>_seed<k>``). Runs use one CPU thread.
 
-    .venv/bin/python benchmarks/toy_modes.py --seeds 5 --steps 16000 --out data/toy_results.json
+    .venv/bin/python benchmarks/toy_modes.py --datasets grid --methods gan sn --seeds 5 \
+        --steps 16000 --out /tmp/toy/grid.json
     .venv/bin/python benchmarks/toy_modes.py --methods gan sn --datasets ring --seeds 1 --steps 500
 
-Two processes (one per dataset) can share a 2-core machine; merge their files with
-``--combine a.json b.json --out data/toy_results.json``. Wall times are noisy on a shared CPU:
-every file records the 1-minute load average before and after.
+Two processes (one per dataset or method) can share a 2-core machine; merge their files with
+``--combine a.json b.json --out data/toy_results.json`` (their sample files are merged too).
+
+What the comparison with the published tables is, and is not: every method here gets the same
+generator steps, networks and batch, but the settings were tuned for SN-GAN on these mixtures
+(lr 1e-3 falling linearly to 0, 16000 steps of batch 256), and SN-GAN's input scale 0.5/std
+uses the true mode std, which no published method is given. PacGAN's grid numbers come from
+another setup (G 4x400 with BatchNorm, D 3x200 maxout, lr 1e-4, beta1 0.8, batch 100, 10 runs).
+The WGANs (``--methods wgan-gp clip``) run with their papers' defaults, untuned here.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sngan_edu.data.toy import DATASETS, make_sampler
@@ -44,9 +54,22 @@ def run_one(method: str, dataset: str, steps: int, seed: int) -> dict:
     start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    m = toy_metrics(trainer.sample(N_EVAL_SAMPLES, seed=seed), dataset)
+    samples = trainer.sample(N_EVAL_SAMPLES, seed=seed)
+    m = toy_metrics(samples, dataset)
     return {"dataset": dataset, "method": method, "seed": seed, "steps": trainer.step,
-            "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), **m.as_dict()}
+            "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), **m.as_dict(),
+            "samples": samples.numpy()}
+
+
+def run_key(run: dict) -> str:
+    """The key of a run's samples in the samples file: ``<dataset>_<method>_seed<k>``."""
+    return f"{run['dataset']}_{run['method']}_seed{run['seed']}"
+
+
+def samples_path(results_path: str | Path) -> Path:
+    """Where the samples of a results file live: ``<stem>_samples.npz`` beside it."""
+    results_path = Path(results_path)
+    return results_path.with_name(f"{results_path.stem}_samples.npz")
 
 
 def load_average() -> float | None:
@@ -60,8 +83,23 @@ def combine(paths: list[str]) -> dict:
     """Merge result files (their runs; the metadata of each file is kept in ``parts``)."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
     runs = [r for part in parts for r in part["runs"]]
-    return {"parts": [p["meta"] for p in parts], "meta": parts[0]["meta"], "runs": runs,
-            "summary": summarize_runs(runs)}
+    metas = [m for p in parts for m in p.get("parts", [p["meta"]])]
+    result = {"parts": metas, "meta": metas[0], "runs": runs, "summary": summarize_runs(runs)}
+    notes = [n for p in parts for n in p.get("notes", [])]
+    if notes:  # e.g. which runs of a part were left out, and why
+        result["notes"] = notes
+    return result
+
+
+def combine_samples(paths: list[str], out: str | Path) -> None:
+    """Merge the samples files beside ``paths`` (those that have one) beside ``out``."""
+    arrays: dict[str, np.ndarray] = {}
+    for p in paths:
+        if samples_path(p).is_file():
+            with np.load(samples_path(p)) as f:
+                arrays.update({k: f[k] for k in f.files})
+    if arrays:
+        np.savez_compressed(samples_path(out), **arrays)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     parser.add_argument("--steps", type=int, default=16000,
-                        help="generator steps of GAN/SN runs (WGANs get a fraction, see toy_gan)")
+                        help="generator steps of every run")
     parser.add_argument("--out", help="write the results as JSON to this file")
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="merge result files into --out")
@@ -81,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--combine needs --out")
         result = combine(args.combine)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        combine_samples(args.combine, args.out)
         print(format_results_table(result["summary"]))
         return
     if args.seeds < 1 or args.steps < 1:
@@ -95,11 +134,12 @@ def main(argv: list[str] | None = None) -> None:
         "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "steps": args.steps, "seeds": args.seeds, "eval_samples": N_EVAL_SAMPLES,
     }
-    runs = []
+    runs, samples = [], {}
     for dataset in args.datasets:
         for method in args.methods:
             for seed in range(args.seeds):
                 r = run_one(method, dataset, args.steps, seed)
+                samples[run_key(r)] = r.pop("samples")
                 runs.append(r)
                 print(f"{dataset:5s} {method:9s} seed {seed}: modes {r['modes']}/{r['n_modes']}  "
                       f"hq {r['high_quality']:5.1f}%  rKL {r['reverse_kl']:.3f}  "
@@ -114,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         Path(args.out).write_text(json.dumps({"meta": meta, "runs": runs, "summary": summary},
                                              indent=1) + "\n")
-        print(f"wrote {args.out}")
+        np.savez_compressed(samples_path(args.out), **samples)
+        print(f"wrote {args.out} and {samples_path(args.out)}")
 
 
 if __name__ == "__main__":

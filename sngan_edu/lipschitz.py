@@ -226,8 +226,9 @@ def layer_lipschitz_factors(
     The weight used is ``W / (u^T W v)`` for normalized layers (no power iteration is run).
     By default each factor is sigma of the reshaped weight; with ``exact_conv=True`` (and
     ``input_shapes``: the model's input shape, or a dict layer -> input shape) 2-D convs get
-    their true operator norm, which can be larger. Embeddings are lookups, not maps of the
-    input, and are skipped.
+    their true operator norm, which is usually larger; it can be smaller only when no output
+    pixel sees a full kernel window of real (unpadded) input (see :mod:`sngan_edu.spectral`).
+    Embeddings are lookups, not maps of the input, and are skipped.
     """
     if exact_conv and input_shapes is None:
         raise ValueError("exact_conv=True needs input_shapes, e.g. (3, 32, 32)")
@@ -254,6 +255,8 @@ def product_bound(
     leaky ReLU, tanh) and no BatchNorm; residual connections need a different bound. With the
     reshaped-kernel sigma (``exact_conv=False``) it is the bound SN controls, but not a strict
     bound for convolutions, whose true norm can be up to sqrt(kh*kw) times larger (stride 1).
+    The reshaped sigma is a lower bound on a conv's norm only when some output pixel sees a full
+    kernel window of real input (not padding).
     """
     factors = layer_lipschitz_factors(model, input_shapes, exact_conv)
     if not factors:

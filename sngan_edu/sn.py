@@ -27,6 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from sngan_edu.checks import check_int, check_pair, check_positive, is_int
+from sngan_edu.spectral import power_iteration_, reshape_weight_to_matrix, sigma_estimate
+
 #: Power iterations run once when SN is attached, so the first estimate is already good.
 #: Same number as PyTorch's built-in parametrization.
 INIT_POWER_ITERATIONS = 15
@@ -46,23 +49,6 @@ DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
-def _as_matrix(weight: torch.Tensor, dim: int) -> torch.Tensor:
-    return (weight.movedim(dim, 0) if dim != 0 else weight).flatten(1)
-
-
-@torch.no_grad()
-def _power_iterate(
-    weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, n_iters: int, eps: float
-) -> None:
-    """``n_iters`` steps ``u <- Wv/|Wv|``, ``v <- W^T u/|W^T u|``, writing into ``u`` and ``v``."""
-    weight_t = weight_mat.mH
-    for _ in range(n_iters):
-        torch.mv(weight_mat, v, out=u)
-        u.div_(torch.linalg.vector_norm(u).clamp_min_(eps))
-        torch.mv(weight_t, u, out=v)
-        v.div_(torch.linalg.vector_norm(v).clamp_min_(eps))
-
-
 class DivideBySigma(torch.autograd.Function):
     """``W -> W / sigma`` with ``sigma = u^T W v``, u and v constants, and a hand-written backward.
 
@@ -74,7 +60,7 @@ class DivideBySigma(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int):
-        sigma = torch.vdot(u, torch.mv(_as_matrix(weight, dim), v))
+        sigma = sigma_estimate(reshape_weight_to_matrix(weight, dim), u, v)
         out = weight / sigma
         ctx.save_for_backward(out, u, v, sigma)
         ctx.dim = dim
@@ -85,11 +71,9 @@ class DivideBySigma(torch.autograd.Function):
         out, u, v, sigma = ctx.saved_tensors
         lam = torch.vdot(grad.reshape(-1), out.reshape(-1))  # <G, W_SN>
         dim = ctx.dim
-        g = grad.movedim(dim, 0) if dim != 0 else grad
-        moved_shape = g.shape
         # One weight-sized result: G - (lam * u) v^T, then divided by sigma in place.
-        g = g.reshape(moved_shape[0], -1).addr(u * lam, v, alpha=-1).div_(sigma)
-        g = g.reshape(moved_shape)
+        g = reshape_weight_to_matrix(grad, dim).addr(u * lam, v, alpha=-1).div_(sigma)
+        g = g.reshape(grad.movedim(dim, 0).shape)
         return (g.movedim(0, dim) if dim != 0 else g), None, None, None
 
 
@@ -124,9 +108,7 @@ class SpectralNorm(nn.Module):
 
     def reshape_weight(self, weight: torch.Tensor) -> torch.Tensor:
         """Move ``dim`` to the front and flatten the rest: ``(out, in * k...)``."""
-        if self.dim != 0:
-            weight = weight.movedim(self.dim, 0)
-        return weight.flatten(1)
+        return reshape_weight_to_matrix(weight, self.dim)
 
     @torch.no_grad()
     def power_iteration(self, weight_mat: torch.Tensor, n_iters: int) -> None:
@@ -134,8 +116,10 @@ class SpectralNorm(nn.Module):
 
         In place matters: ``DataParallel`` replicas share buffer storage with the original
         module, so in-place updates are the ones that survive a replicated forward pass.
+        The iteration is :func:`sngan_edu.spectral.power_iteration_` in PyTorch's order (``u``
+        from ``v`` first), so the numbers equal its built-in parametrization bit for bit.
         """
-        _power_iterate(weight_mat, self._u, self._v, n_iters, self.eps)
+        power_iteration_(weight_mat, self._u, self._v, n_iters, self.eps, order="torch")
 
     def sigma(self, weight: torch.Tensor) -> torch.Tensor:
         """The estimate ``u^T W v`` for the current buffers (differentiable in ``weight``)."""
@@ -143,9 +127,23 @@ class SpectralNorm(nn.Module):
         # graph built by this forward (e.g. D(real) before D(fake)) must still see these values.
         u = self._u.clone()
         v = self._v.clone()
-        return torch.vdot(u, torch.mv(self.reshape_weight(weight), v))
+        return sigma_estimate(self.reshape_weight(weight), u, v)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        # Mixed precision: the power iteration and W / sigma stay in float32 under
+        # torch.autocast. Autocast on CUDA runs mv (inside sigma = u^T W v) in float16/bfloat16,
+        # which would round sigma to about 3 significant digits (fp16) or 2 (bf16) and so miss
+        # the norm-1 target by up to 0.05% or 0.4%, differently at every step; and u, v carry
+        # over all of training, so their rounding would compound. The layer's own conv/linear
+        # still runs in the autocast type (it casts W / sigma), and the backward (run outside
+        # autocast, as torch recommends) is float32 too. Without autocast this branch is
+        # skipped: float32 results are bit-identical.
+        if torch.is_autocast_enabled(weight.device.type):
+            with torch.autocast(weight.device.type, enabled=False):
+                return self._normalize(weight)
+        return self._normalize(weight)
+
+    def _normalize(self, weight: torch.Tensor) -> torch.Tensor:
         if self.training:
             self.power_iteration(self.reshape_weight(weight), self.n_power_iterations)
         # Clones for the same reason as in sigma(); the backward is the paper's formula.
@@ -160,12 +158,8 @@ class SpectralNorm(nn.Module):
 
 
 def _check_settings(weight: torch.Tensor, n_power_iterations: int, dim: int, eps: float) -> None:
-    if isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, int):
-        raise ValueError(f"n_power_iterations must be an integer >= 1; got {n_power_iterations!r}")
-    if n_power_iterations < 1:
-        raise ValueError(f"n_power_iterations must be >= 1; got {n_power_iterations}")
-    if not (isinstance(eps, (int, float)) and eps > 0):
-        raise ValueError(f"eps must be a positive float; got {eps!r}")
+    check_int("n_power_iterations", n_power_iterations)
+    check_positive("eps", eps)
     if weight.ndim < 2:
         raise ValueError(
             f"the weight must have at least 2 dimensions (a matrix or a conv kernel); got shape "
@@ -174,11 +168,8 @@ def _check_settings(weight: torch.Tensor, n_power_iterations: int, dim: int, eps
         )
     if weight.numel() == 0:
         raise ValueError(f"the weight is empty (shape {tuple(weight.shape)}); nothing to normalize")
-    if isinstance(dim, bool) or not isinstance(dim, int) or not -weight.ndim <= dim < weight.ndim:
-        raise ValueError(
-            f"dim must be an integer in [{-weight.ndim}, {weight.ndim - 1}] for a weight of "
-            f"shape {tuple(weight.shape)}; got {dim!r}"
-        )
+    check_int("dim", dim, -weight.ndim, weight.ndim - 1,
+              note=f" for a weight of shape {tuple(weight.shape)}")
 
 
 def default_dim(module: nn.Module) -> int:
@@ -318,12 +309,6 @@ def remove_spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
 # --------------------------------------------------------------------------------------------
 
 
-def _reshape(dim: int, weight: torch.Tensor) -> torch.Tensor:
-    if dim != 0:
-        weight = weight.movedim(dim, 0)
-    return weight.flatten(1)
-
-
 def spectral_norm_layers(model: nn.Module, name: str = "weight") -> dict[str, nn.Module]:
     """Every spectrally normalized submodule of ``model`` by qualified name ("" for itself)."""
     return {n: m for n, m in model.named_modules() if is_spectral_normalized(m, name)}
@@ -341,7 +326,7 @@ def running_sigma(module: nn.Module, name: str = "weight") -> float:
     if sn is None:
         raise ValueError(f"module has no spectral norm on {name!r}")
     raw = module.parametrizations[name].original
-    return float(torch.vdot(sn._u, torch.mv(_reshape(sn.dim, raw), sn._v)))
+    return float(sigma_estimate(reshape_weight_to_matrix(raw, sn.dim), sn._u, sn._v))
 
 
 @torch.no_grad()
@@ -367,7 +352,7 @@ def normalized_sigmas(model: nn.Module) -> dict[str, float]:
     for n, m in spectral_norm_layers(model).items():
         sn = _sn_of(m)
         raw = m.parametrizations.weight.original
-        out[n] = _exact_sigma(_reshape(sn.dim, raw)) / running_sigma(m)
+        out[n] = _exact_sigma(reshape_weight_to_matrix(raw, sn.dim)) / running_sigma(m)
     return out
 
 
@@ -385,14 +370,14 @@ def refresh_power_iteration(
     averaged layers are no longer normalized. The first iteration restores unit length; the
     rest move ``u, v`` towards the top singular vectors of the current ``W``. Returns ``model``.
     """
-    if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
-        raise ValueError(f"n_iters must be an integer >= 1; got {n_iters!r}")
+    check_int("n_iters", n_iters)
     for module in spectral_norm_layers(model, name).values():
         param = _sn_of(module, name)
         if not hasattr(param, "_u"):  # PyTorch's SN of a 1-D weight keeps no vectors
             continue
         raw = module.parametrizations[name].original
-        _power_iterate(_reshape(param.dim, raw.detach()), param._u, param._v, n_iters, param.eps)
+        mat = reshape_weight_to_matrix(raw.detach(), param.dim)
+        power_iteration_(mat, param._u, param._v, n_iters, param.eps, order="torch")
     return model
 
 
@@ -476,12 +461,12 @@ class SigmaReport:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _pair(value, n: int) -> tuple[int, ...] | None:
-    if isinstance(value, int):
-        return (value,) * n
-    if isinstance(value, (tuple, list)) and all(isinstance(x, int) for x in value):
-        return tuple(value) if len(value) == n else None
-    return None  # e.g. padding="same": not supported by the operator-norm routine
+def _pair(value) -> tuple[int, int] | None:
+    """A conv attribute as an (h, w) pair, or None (e.g. padding="same": not supported)."""
+    try:
+        return check_pair("value", value, minimum=0)
+    except ValueError:
+        return None
 
 
 def _is_conv2d_like(module: nn.Module) -> bool:
@@ -497,7 +482,7 @@ def record_input_shapes(
     Runs in eval mode (no power iteration, no BatchNorm statistics update) and restores
     every module's mode afterwards.
     """
-    if not all(isinstance(s, int) and s > 0 for s in sample_shape):
+    if not all(is_int(s) and s > 0 for s in sample_shape):
         raise ValueError(
             f"input_shapes must be a shape of positive ints without the batch, e.g. (3, 32, 32); "
             f"got {sample_shape!r}"
@@ -535,9 +520,9 @@ def conv_layer_operator_norm(
     a fixed seed so reports are reproducible). NaN for layers it does not cover (1-D/3-D convs,
     groups, dilation, string or reflect padding).
     """
-    if not _is_conv2d_like(module) or module.groups != 1 or _pair(module.dilation, 2) != (1, 1):
+    if not _is_conv2d_like(module) or module.groups != 1 or _pair(module.dilation) != (1, 1):
         return float("nan")
-    stride, padding = _pair(module.stride, 2), _pair(module.padding, 2)
+    stride, padding = _pair(module.stride), _pair(module.padding)
     if stride is None or padding is None or module.padding_mode not in ("zeros", "circular"):
         return float("nan")
     transposed = isinstance(module, nn.ConvTranspose2d)
@@ -552,7 +537,7 @@ def conv_layer_operator_norm(
         transposed=transposed,
         n_iters=n_iters,
         padding_mode=module.padding_mode,
-        output_padding=_pair(module.output_padding, 2) if transposed else 0,
+        output_padding=_pair(module.output_padding) if transposed else 0,
         generator=generator,
     )
     return float(value)
@@ -603,11 +588,11 @@ def sigma_report(
         sn = _sn_of(module)
         if sn is not None:
             raw = module.parametrizations.weight.original.detach()
-            mat = _reshape(sn.dim, raw)
+            mat = reshape_weight_to_matrix(raw, sn.dim)
             estimate = running_sigma(module)
         else:
             raw = module.weight.detach()
-            mat = _reshape(default_dim(module), raw) if raw.ndim > 1 else raw[None]
+            mat = reshape_weight_to_matrix(raw, default_dim(module)) if raw.ndim > 1 else raw[None]
             estimate = float("nan")
         exact = _exact_sigma(mat)
         normalized = exact / estimate if sn is not None else exact
@@ -678,7 +663,7 @@ def record_sigma_history(
         estimate = running_sigma(module)
         if exact:
             raw = module.parametrizations.weight.original
-            exact_raw = _exact_sigma(_reshape(_sn_of(module).dim, raw))
+            exact_raw = _exact_sigma(reshape_weight_to_matrix(raw, _sn_of(module).dim))
             record = (int(step), estimate, exact_raw, exact_raw / estimate)
         else:
             record = (int(step), estimate, float("nan"), float("nan"))

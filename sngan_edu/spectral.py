@@ -22,10 +22,13 @@ A the convolution x -> conv2d(x, weight) with kernel kh x kw and stride (sh, sw)
   with stride 1 and 2p <= k - 1; larger circular padding (or stride > 1 with wrap-around) reads a
   pixel in more windows and can break it. For stride 1 that is ``sqrt(kh*kw) * s0``, attained by
   a kernel whose kh*kw taps are all equal (circular padding);
-* lower bound ``s0 <= ||A||`` *if* one output pixel sees a whole kh x kw window of real input
-  (put x = the top right singular vector there). Always true for circular padding with
-  H >= kh, W >= kw. With zero padding and no full window the true norm can be *below* s0: a
-  1x1 input with padding 1 only meets the centre tap.
+* lower bound ``s0 <= ||A||`` *if* at least one output pixel sees a whole kh x kw window of
+  real input, not padding (put x = the top right singular vector there; that pixel alone gets
+  s0). It need not hold for every pixel: border pixels that overlap the padding do not matter.
+  Always true for circular padding with H >= kh, W >= kw. With zero padding and no full window
+  the true norm can be *below* s0: a 1x1 input with padding 1 only meets the centre tap, and a
+  4x4 stride-2 conv with padding 1 on a 4x4 input (every window overlaps the padding) fell below
+  it in notebook 03.
 
 So "between 1 and sqrt(kh*kw) times the reshaped sigma" is right for stride 1 with a full
 window, and the factor is at most sqrt(ceil(kh/sh) * ceil(kw/sw)) for strided convs (2 for the

@@ -353,3 +353,24 @@ def test_conv_to_dense_rejects_large_inputs():
 def test_fft_rejects_bad_input(weight, size, match):
     with pytest.raises(ValueError, match=match):
         conv_operator_norm_fft(weight, size)
+
+
+def test_lower_bound_fails_for_a_4x4_stride_2_conv_on_a_4x4_input():
+    """Notebook 03's layer: 4x4 kernel, stride 2, padding 1, 4x4 input. Every window overlaps the
+    padding, so the reshaped sigma is no lower bound: the true norm falls below it for some
+    kernels (and lies above for others)."""
+    ratios = []
+    for seed in range(8):
+        w = torch.randn(8, 4, 4, 4, generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)
+        assert not _has_full_window(4, 2, 1, 4)
+        true = svd_norm(conv_to_dense(w, (4, 4, 4), stride=2, padding=1))
+        ratios.append(true / reshaped_sigma(w))
+    assert min(ratios) < 0.99 and max(ratios) > 1.01
+    # With a larger input some window is full, and the bound holds again for the same kernels.
+    for seed in range(8):
+        w = torch.randn(8, 4, 4, 4, generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)
+        assert _has_full_window(4, 2, 1, 6)
+        true = svd_norm(conv_to_dense(w, (4, 6, 6), stride=2, padding=1))
+        assert true >= reshaped_sigma(w) * (1 - 1e-12)

@@ -302,3 +302,99 @@ def test_critic_step_with_batchnorm_calls_the_critic_twice():
     gap = critics.critic_step(critic, sgd, real, fake, "none")
     assert len(calls) == 2
     assert gap == pytest.approx(expected, rel=1e-6)
+
+
+def test_optimal_discriminator_1d_against_densities_and_autograd():
+    x = torch.linspace(-3, 3, 121, dtype=torch.float64)
+    opt = critics.optimal_discriminator_1d(x, real_mean=1.0, fake_mean=-0.5, std=0.7)
+    normal = torch.distributions.Normal
+    p_real = normal(1.0, 0.7).log_prob(x).exp()
+    p_fake = normal(-0.5, 0.7).log_prob(x).exp()
+    torch.testing.assert_close(opt.real_density, p_real)
+    torch.testing.assert_close(opt.fake_density, p_fake)
+    torch.testing.assert_close(opt.d_star, p_real / (p_real + p_fake))
+    xg = x.clone().requires_grad_()
+    d = normal(1.0, 0.7).log_prob(xg).exp()
+    d = d / (d + normal(-0.5, 0.7).log_prob(xg).exp())
+    (slope,) = torch.autograd.grad(d.sum(), xg, retain_graph=True)
+    (minimax,) = torch.autograd.grad(torch.log1p(-d).sum(), xg, retain_graph=True)
+    (nonsat,) = torch.autograd.grad((-torch.log(d)).sum(), xg)
+    torch.testing.assert_close(opt.d_star_slope, slope)
+    torch.testing.assert_close(opt.minimax_grad, minimax)
+    torch.testing.assert_close(opt.nonsaturating_grad, nonsat)
+    assert opt.logit_slope == pytest.approx(1.5 / 0.49)
+
+
+def test_optimal_discriminator_1d_is_flat_on_narrow_fake_bumps():
+    x = torch.tensor([-2.0, 2.0], dtype=torch.float64)
+    opt = critics.optimal_discriminator_1d(x, std=0.1)
+    assert float(opt.d_star[0]) == 0.0 and float(opt.d_star[1]) == 1.0
+    assert float(opt.minimax_grad[0]) == 0.0  # the original G loss gives nothing
+    assert float(opt.nonsaturating_grad[0]) == pytest.approx(-400.0)  # (2 - -2) / 0.1^2
+    narrow = critics.optimal_discriminator_1d(x, std=0.01)
+    assert float(narrow.nonsaturating_grad[0]) == pytest.approx(-40_000.0)
+    with pytest.raises(ValueError, match="std"):
+        critics.optimal_discriminator_1d(x, std=0.0)
+    with pytest.raises(ValueError, match="differ"):
+        critics.optimal_discriminator_1d(x, real_mean=1.0, fake_mean=1.0)
+
+
+def test_critic_slopes_in_eval_mode_without_side_effects():
+    torch.manual_seed(0)
+    critic = sn.apply_spectral_norm(
+        nn.Sequential(nn.Linear(1, 8), nn.LeakyReLU(0.1), nn.Linear(8, 1))
+    )
+    u = critic[0].parametrizations.weight[0]._u.clone()
+    x = torch.linspace(-1, 1, 7)[:, None]
+    slopes = critics.critic_slopes(critic, x)
+    assert slopes.shape == (7,) and critic.training
+    assert torch.equal(critic[0].parametrizations.weight[0]._u, u)  # no power iteration ran
+    h = 1e-3
+    critic.eval()
+    with torch.no_grad():
+        numeric = (critic(x + h) - critic(x - h)).squeeze(1) / (2 * h)
+    torch.testing.assert_close(slopes, numeric, atol=1e-3, rtol=1e-3)
+
+
+def test_cone_figure_marks_where_the_graph_leaves_the_cone():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from sngan_edu.plots import lipschitz as P
+
+    ax = P.plot_lipschitz_cone(lambda x: 0.5 * np.sin(2 * x), 1.0, [0.5], title="sine")
+    assert ax.get_title() == "sine"
+    assert [line.get_label() for line in ax.get_lines()][-1] != "outside the cone"
+    ax = P.plot_lipschitz_cone(lambda x: 0.3 * x**2, 1.0, [1.5])
+    outside = [line for line in ax.get_lines() if line.get_label() == "outside the cone"]
+    assert len(outside) == 1
+    x, y = outside[0].get_xdata(), np.asarray(outside[0].get_ydata(), dtype=float)
+    drawn = x[~np.isnan(y)]
+    # 0.3 x^2 leaves the slope-1 cone at 1.5 where 0.3 x^2 - x + 0.825 > 0: x > 1.83
+    assert drawn.min() == pytest.approx(1.8333, abs=0.02) and drawn.max() == pytest.approx(3.0)
+    plt.close("all")
+
+
+def test_conv_role_names_layers_by_kernel_and_stride():
+    from sngan_edu.plots.lipschitz import conv_role
+
+    assert conv_role(nn.Conv2d(3, 64, 3, 1, 1)) == "conv 3x3 s1"
+    assert conv_role(nn.Conv2d(64, 64, 4, 2, 1)) == "conv 4x4 s2"
+    assert conv_role(nn.Conv2d(4, 4, (1, 3), (1, 2))) == "conv 1x3 s1x2"
+    assert conv_role(nn.ConvTranspose2d(8, 4, 4, 2, 1)) == "convT 4x4 s2"
+
+
+def test_landscapes_on_a_grid_with_outlined_samples():
+    import matplotlib.pyplot as plt
+
+    from sngan_edu.plots.lipschitz import plot_landscapes
+
+    grids = {m: torch.rand(6, 6) for m in ("none", "clip", "gp")}
+    fig = plot_landscapes(grids, (-1, 1, -1, 1), real=torch.rand(5, 2), fake=torch.rand(7, 2))
+    heat = [ax for ax in fig.axes if ax.images]
+    assert len(heat) == 3  # two rows of two, the empty fourth panel removed
+    assert len({round(ax.get_position().y0, 2) for ax in heat}) == 2  # two rows
+    sizes = [c.get_sizes()[0] for c in heat[0].collections]
+    assert len(sizes) == 2 and sizes[0] > sizes[1]  # real drawn larger than fake, both present
+    assert heat[0].get_legend() is not None
+    plt.close("all")

@@ -8,38 +8,30 @@ import pytest
 import torch
 
 from sngan_edu.course import rescore
+from sngan_edu.experiments import sngan_run
+from sngan_edu.experiments.sngan_run import RunConfig, run_sngan
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.models import FAMILIES, resnet, standard_cnn
-from sngan_edu.train.config import TrainConfig
-from sngan_edu.train.trainer import Trainer
-
-
-def _uniform_images(channels: int):
-    """A data sampler of uniform 16x16 images with ``channels`` channels in [-1, 1]."""
-    def sample(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.rand(n, channels, 16, 16, generator=generator) * 2 - 1
-    return sample
 
 
 def test_families_are_the_two_architectures():
     assert FAMILIES == {"standard": standard_cnn, "resnet": resnet}
 
 
-def _finished_run(folder, architecture="standard", g_ema=0.9, channels=1):
-    """A run folder as notebook 05 leaves it: checkpoint.pt and metrics.json's parameters."""
-    family = FAMILIES[architecture]
-    torch.manual_seed(0)
-    G = family.Generator(z_dim=8, image_size=16, channels=channels, width=0.0625)
-    D = family.Discriminator(image_size=16, channels=channels, width=0.0625)
-    cfg = TrainConfig(steps=3, batch_size=8, z_dim=8, preset="D", g_ema=g_ema, progress=False,
-                      checkpoint_dir=str(folder))
-    trainer = Trainer(G, D, _uniform_images(channels), cfg)
-    trainer.fit()
-    parameters = {"architecture": architecture, "z_dim": 8, "image_size": 16, "width": 0.0625}
-    final = {"confidence": 0.5}
-    (folder / "metrics.json").write_text(json.dumps({"parameters": parameters, "final": final}))
-    return trainer
+@pytest.fixture(autouse=True)
+def fewer_samples(monkeypatch):
+    """Tiny runs score 100 samples, not 1,000 and 10,000 (the classifier's time dominates)."""
+    monkeypatch.setattr(sngan_run, "N_EVAL", 100)
+    monkeypatch.setattr(sngan_run, "N_PRECISION", 100)
+
+
+def _finished_run(folder, architecture="standard", g_ema=0.9, **changes):
+    """A run folder as notebook 05 leaves it, from three steps of tiny models."""
+    config = RunConfig(architecture=architecture, g_ema=g_ema, steps=3, eval_every=3, z_dim=8,
+                       width=0.0625, d_width=0.0625, batch_size=8, cpu_threads=None,
+                       out_dir=str(folder), **changes)
+    return run_sngan(config, progress=False).trainer
 
 
 @pytest.mark.parametrize("architecture, g_ema", [("standard", 0.9), ("standard", None),
@@ -56,9 +48,17 @@ def test_loaded_generator_samples_like_the_trainer(tmp_path, architecture, g_ema
         assert not torch.allclose(got, raw.detach(), atol=1e-3)
 
 
-def test_colour_generator_keeps_three_channels(tmp_path):
-    _finished_run(tmp_path, channels=3)
-    G, _ = rescore.load_run_generator(tmp_path)
+def test_generator_keeps_its_latent_code_and_colour_channels(tmp_path):
+    from PIL import Image
+
+    data_root = tmp_path / "images"  # a folder dataset: two random RGB images
+    (data_root / "a").mkdir(parents=True)
+    for i in range(2):
+        Image.effect_noise((16, 16), 60).convert("RGB").save(data_root / "a" / f"{i}.png")
+    _finished_run(tmp_path / "run", "resnet", dataset="folder", data_root=str(data_root),
+                  z_categories=4)
+    G, parameters = rescore.load_run_generator(tmp_path / "run")  # rebuilt with its code
+    assert parameters["z_categories"] == 4 and G.code.categories == 4
     assert image_metrics.generate(G, 2, 8).shape == (2, 3, 16, 16)
 
 
@@ -71,9 +71,14 @@ def test_rescore_run_scores_fresh_samples_with_the_classifier(tmp_path):
     assert row["confidence_se"] == pytest.approx(image_metrics.mean_confidence_error(probs),
                                                  rel=1e-3)
     assert row["classes"] == image_metrics.class_coverage(probs)
-    assert row["n_samples"] == 300 and row["reported_confidence"] == 0.5
+    reported = sngan_run.read_metrics(tmp_path)["final"]["confidence"]
+    assert row["n_samples"] == 300 and row["reported_confidence"] == reported
     with pytest.raises(ValueError, match="n_samples"):
         rescore.rescore_run(tmp_path, classifier, n_samples=1)
+    # the run's own 10,000-sample estimate (here 100) is the same re-scoring
+    precision = sngan_run.read_metrics(tmp_path)["precision"]
+    again = rescore.rescore_run(tmp_path, classifier, n_samples=100, seed=1)
+    assert again["confidence"] == pytest.approx(precision["confidence"], abs=1e-5)
 
 
 def test_cli_writes_results_and_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
@@ -89,3 +94,12 @@ def test_cli_writes_results_and_rejects_a_folder_that_is_not_a_run(tmp_path, cap
     assert "not a finished notebook 05 run" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no metrics.json"):
         rescore.load_run_generator(tmp_path / "nothing here")
+
+
+def test_a_record_written_before_a_parameter_existed_still_loads(tmp_path):
+    _finished_run(tmp_path)
+    record = sngan_run.read_metrics(tmp_path)
+    del record["parameters"]["z_categories"]  # older runs had no latent code
+    sngan_run.write_metrics(tmp_path, record)
+    G, parameters = rescore.load_run_generator(tmp_path)
+    assert parameters["z_categories"] == 0 and G.code.categories == 0

@@ -429,15 +429,15 @@ def test_exact_is_orientation_independent():
 
 
 def test_convergence_experiment_matches_theory():
-    from sngan_edu.experiments.convergence import convergence_experiment, spectrum_with_gap
+    from sngan_edu.experiments.convergence import convergence_experiment, spectrum_with_ratio
 
-    s = spectrum_with_gap(0.8, 32)
+    s = spectrum_with_ratio(0.8, 32)
     assert float(s[0]) == 1.0 and float(s[1]) == 0.8 and bool((s[2:] < 0.8).all())
-    exp = convergence_experiment(n_iters=25, gap=0.8, size=32, seed=3)
+    exp = convergence_experiment(n_iters=25, ratio=0.8, size=32, seed=3)
     assert exp.estimate.shape == (25,)
     torch.testing.assert_close(exp.rel_error, exp.rel_error_theory, atol=1e-13, rtol=1e-9)
     torch.testing.assert_close(exp.angle, exp.angle_theory, atol=1e-13, rtol=1e-9)
-    # the asymptotic rates: error ratio per iteration -> gap^4 for sigma, gap^2 for the vector
+    # the asymptotic rates: error shrink per iteration -> ratio^4 for sigma, ratio^2 for the vector
     assert float(exp.rel_error_theory[-1] / exp.rel_error_theory[-2]) == pytest.approx(
         0.8**4, rel=1e-2
     )
@@ -448,8 +448,8 @@ def test_convergence_experiment_matches_theory():
     "kwargs, match",
     [
         ({"n_iters": 0}, "n_iters"),
-        ({"gap": 1.0}, "gap"),
-        ({"gap": 0}, "gap"),
+        ({"ratio": 1.0}, "ratio"),
+        ({"ratio": 0}, "ratio"),
         ({"size": 1}, "size"),
     ],
 )
@@ -466,11 +466,11 @@ def test_explorer_slider_drives_the_plain_function(monkeypatch):
 
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a))
-    explorer = PowerIterationExplorer(n_iters=5, gap=0.7, size=8)
+    explorer = PowerIterationExplorer(n_iters=5, ratio=0.7, size=8)
     explorer.show()
     assert explorer.result is not None and len(explorer.result.estimate) == 5
     explorer.n_iters.value = 12  # what moving the slider does
-    explorer.gap.value = 0.6
+    explorer.ratio.value = 0.6
     expected = convergence_experiment(12, 0.6, 8, 0)
     torch.testing.assert_close(explorer.result.estimate, expected.estimate)
     assert len(shown) >= 2  # the controls, then the figure
@@ -488,10 +488,87 @@ def test_figures_draw():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="2x2"):
         plots.plot_unit_circle_map(torch.eye(3))
-    assert plots.plot_gap_comparison([exp]).get_yscale() == "log"
+    assert plots.plot_ratio_comparison([exp]).get_yscale() == "log"
     run = track_sigma_under_drift(torch.eye(3, dtype=torch.float64), 3, generator=gen(0))
     assert len(plots.plot_tracking({"a": run}).lines) == 1
     rows = [{"m": 2, "n": 2, "exact": 1e-4, "power_step": 1e-5}]
     assert len(plots.plot_timings(rows).lines) == 2
     assert len(plots.plot_spectra({"x": torch.tensor([2.0, 1.0])}).lines) == 2  # + the y=1 line
+    plt.close("all")
+
+
+def test_iterations_to_reach_and_the_rate_prediction():
+    from sngan_edu.experiments.convergence import (
+        convergence_experiment,
+        iterations_to_reach,
+        predicted_iterations,
+    )
+
+    exp = convergence_experiment(n_iters=60, ratio=0.9, size=16, seed=1)
+    k = iterations_to_reach(exp, 1e-6)
+    assert k is not None and float(exp.rel_error[k - 1]) < 1e-6 <= float(exp.rel_error[k - 2])
+    assert iterations_to_reach(exp, 1e-30) is None  # below float64 rounding: never reached
+    assert predicted_iterations(0.9, 1e-6) == pytest.approx(math.log(1e-6) / (4 * math.log(0.9)))
+    assert abs(k - predicted_iterations(0.9, 1e-6)) < 5
+    with pytest.raises(ValueError, match="ratio"):
+        predicted_iterations(1.0, 1e-6)
+    with pytest.raises(ValueError, match="tol"):
+        iterations_to_reach(exp, 0.0)
+
+
+def _text_boxes(fig):
+    """Window extents of every visible, non-empty text of each axes of ``fig`` (drawn)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    for ax in fig.axes:
+        texts = [t for t in ax.texts if t.get_text() and t.get_visible()]
+        boxes.append([t.get_window_extent(renderer) for t in texts])
+    return boxes
+
+
+@pytest.mark.parametrize("entries", [[1.5, 0.5, 0.3, 0.8], [2.0, 1.0, 0.0, 1.0],
+                                     [0.2, 0.0, 0.0, 3.0], [1.0, 0.9, 0.9, 1.0]])
+def test_unit_circle_labels_do_not_overlap(entries):
+    from sngan_edu.plots import spectral as plots
+
+    fig = plots.plot_unit_circle_map(torch.tensor(entries).reshape(2, 2))
+    for boxes in _text_boxes(fig):
+        assert len(boxes) == 2  # v1, v2 (left) or sigma1 u1, sigma2 u2 (right)
+        assert not boxes[0].overlaps(boxes[1])
+    assert "1." in fig.axes[1].get_title() or "0." in fig.axes[1].get_title()  # the values
+    plt.close("all")
+
+
+def test_ratio_comparison_draws_rate_lines_and_a_style_legend():
+    from sngan_edu.experiments.convergence import convergence_experiment
+    from sngan_edu.plots import spectral as plots
+
+    exps = [convergence_experiment(8, r, 8) for r in (0.5, 0.9)]
+    ax = plots.plot_ratio_comparison(exps)
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 2
+    for line, exp in zip(dashed, exps, strict=True):  # the pure rate ratio^(4k)
+        k = np.asarray(line.get_xdata(), dtype=float)
+        np.testing.assert_allclose(line.get_ydata(), exp.ratio ** (4 * k), rtol=1e-12)
+    legends = [a for a in ax.get_children() if isinstance(a, matplotlib.legend.Legend)]
+    titles = {legend.get_title().get_text() for legend in legends}
+    assert titles == {"colour", "style"}
+    plt.close("all")
+
+
+def test_disjoint_supports_figure_draws_both_panels():
+    from sngan_edu.experiments.critics import optimal_discriminator_1d
+    from sngan_edu.plots import spectral as plots
+
+    x = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    opt = optimal_discriminator_1d(x)
+    fig = plots.plot_disjoint_supports(opt, {"f(x) = x": x, "critic": 0.9 * x},
+                                       slope_at_fake=0.9)
+    left, right = fig.axes
+    assert [line.get_label() for line in right.get_lines()] == ["f(x) = x", "critic"]
+    assert any("0.90" in t.get_text() for t in right.texts)
+    assert len(left.get_lines()) == 1  # D*
+    fig = plots.plot_disjoint_supports(opt)  # without critics: the left panel alone is drawn
+    assert not fig.axes[1].get_lines()
     plt.close("all")

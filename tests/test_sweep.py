@@ -1,50 +1,52 @@
-"""The sweep: parameters passed to notebook 05, reuse of finished runs, failures recorded,
-the results table, and one real (tiny) papermill sweep."""
+"""The sweep: the parameters of each run, reuse of finished runs, failures recorded, runs in
+parallel processes, the results table, and one real (tiny) sweep through run_sngan."""
 
 from __future__ import annotations
 
 import json
-import threading
+from types import SimpleNamespace
 
 import numpy as np
-import papermill
 import pytest
 import torch
 from torchvision.utils import make_grid
 
-from sngan_edu.experiments import sweep
+from sngan_edu.experiments import sngan_run, sweep
+from sngan_edu.train.trainer import DivergenceError
 
 
-def _fake_execute(calls, fail_for=()):
-    def execute(notebook, output, parameters, **kwargs):
-        calls.append(parameters)
-        if parameters["regularizer"] in fail_for:
-            raise papermill.PapermillExecutionError(
-                cell_index=7, exec_count=7, source="trainer.fit()", ename="DivergenceError",
-                evalue="training diverged at generator step 3: the discriminator loss became nan",
-                traceback=[])
-        out = sweep.Path(parameters["out_dir"])
-        final = {"step": parameters["steps"], "classes": 10.0, "confidence": 0.9, "fd": 50.0}
-        out.joinpath("metrics.json").write_text(json.dumps({
-            "parameters": parameters, "step": parameters["steps"], "final": final,
-            "optimizer": {"n_dis": 1}, "train_seconds": 1.0}))
-    return execute
+def _fake_run(calls, fail_for=()):
+    """Stands in for run_sngan: records the config and writes a metrics.json."""
+    def run(config, callbacks=(), progress=None):
+        calls.append(config)
+        if config.regularizer in fail_for:
+            raise DivergenceError("training diverged at generator step 3: the discriminator "
+                                  "loss became nan", step=3)
+        final = {"step": config.steps, "classes": 10.0, "confidence": 0.9, "fd": 50.0}
+        record = {"parameters": vars(config), "step": config.steps, "final": final,
+                  "optimizer": {"n_dis": 1}, "train_seconds": 1.0}
+        sweep.Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+        sngan_run.write_metrics(config.out_dir, record)
+        return SimpleNamespace(record=record)
+    return run
 
 
 def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(papermill, "execute_notebook", _fake_execute(calls, fail_for=("none",)))
+    monkeypatch.setattr(sweep, "run_sngan", _fake_run(calls, fail_for=("none",)))
     res = sweep.run_sweep(["D", "F"], ["sn", "none"], seeds=(0,), steps=7, out_root=tmp_path,
                           extra={"width": 0.25}, results_path=tmp_path / "r.json", verbose=False)
     assert len(calls) == 4
-    assert calls[0]["setting"] == "D" and calls[0]["regularizer"] == "sn"
-    assert calls[0]["n_dis"] is None and calls[0]["steps"] == 7 and calls[0]["width"] == 0.25
-    assert calls[0]["out_dir"].endswith("D_sn_seed0")
+    assert calls[0].setting == "D" and calls[0].regularizer == "sn"
+    assert calls[0].n_dis is None and calls[0].steps == 7 and calls[0].width == 0.25
+    assert calls[0].out_dir.endswith("D_sn_seed0") and calls[0].eval_every == 7
+    assert calls[0].data_root == str(sweep.REPO_ROOT / "data" / "downloads")
     # the sweep's own pinned model (notebook 05's CPU model, sampled from G itself)
-    assert calls[0]["d_width"] == 0.125 and calls[0]["g_ema"] is None
-    assert calls[0]["cpu_threads"] == 1 and calls[0]["translate"] == 0
-    assert calls[0]["z_dim"] == 128 and calls[0]["batch_size"] == 32
+    assert calls[0].d_width == 0.125 and calls[0].g_ema is None
+    assert calls[0].cpu_threads == 1 and calls[0].translate == 0
+    assert calls[0].z_dim == 128 and calls[0].batch_size == 32
     assert res["parameters"]["width"] == 0.25 and res["parameters"]["d_width"] == 0.125
+    assert res["notebook"] == "05_sngan_training.ipynb"
     status = {(r["setting"], r["regularizer"]): r["status"] for r in res["runs"]}
     assert status == {("D", "sn"): "ok", ("D", "none"): "failed", ("F", "sn"): "ok",
                       ("F", "none"): "failed"}
@@ -55,33 +57,13 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     calls.clear()
     res2 = sweep.run_sweep(["D", "F"], ["sn", "none"], steps=7, out_root=tmp_path,
                            extra={"width": 0.25}, results_path=None, verbose=False)
-    assert [c["regularizer"] for c in calls] == ["none", "none"]
+    assert [c.regularizer for c in calls] == ["none", "none"]
     assert sum(r.get("reused", False) for r in res2["runs"]) == 2
     rows = sweep.sweep_table(res2)
     assert rows[0] == {"setting": "D", "regularizer": "none", "runs": 1, "failed": 1,
                        "classes": None, "confidence": None, "fd": None, "classes_range": None,
                        "confidence_range": None, "fd_range": None}
     assert rows[1]["fd"] == 50.0 and rows[1]["failed"] == 0
-
-
-def test_jobs_run_at_the_same_time_and_keep_sweep_order(tmp_path, monkeypatch):
-    calls = []
-    fake = _fake_execute(calls)
-    second_started = threading.Event()
-
-    def execute(notebook, output, parameters, **kwargs):
-        if parameters["regularizer"] == "sn":  # the first run waits for the second to start
-            assert second_started.wait(timeout=30), "the two runs did not overlap"
-        else:
-            second_started.set()
-        fake(notebook, output, parameters, **kwargs)
-
-    monkeypatch.setattr(papermill, "execute_notebook", execute)
-    res = sweep.run_sweep(["C"], ["sn", "none"], steps=3, out_root=tmp_path, results_path=None,
-                          verbose=False, jobs=2)
-    assert [c["regularizer"] for c in calls] == ["none", "sn"]  # finished second-first
-    assert [r["regularizer"] for r in res["runs"]] == ["sn", "none"]  # reported in sweep order
-    assert all(r["status"] == "ok" for r in res["runs"])
 
 
 def test_table_averages_seeds():
@@ -93,7 +75,7 @@ def test_table_averages_seeds():
     assert row["classes_range"] == (8, 10) and row["fd_range"] == (10.0, 30.0)
 
 
-def test_bad_arguments():
+def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="settings"):
         sweep.run_sweep(["G"], results_path=None)
     with pytest.raises(ValueError, match="regularizers"):
@@ -102,38 +84,46 @@ def test_bad_arguments():
         sweep.run_sweep(["A"], steps=0, results_path=None)
     with pytest.raises(ValueError, match="jobs"):
         sweep.run_sweep(["A"], jobs=0, results_path=None)
+    with pytest.raises(ValueError, match="loss must be one of"):  # before any run starts
+        sweep.run_sweep(["A"], extra={"loss": "hinj"}, out_root=tmp_path, results_path=None)
+    assert list(tmp_path.iterdir()) == []
     assert sweep._parse_value("null") is None and sweep._parse_value("0.5") == 0.5
     assert sweep._parse_value("cifar10") == "cifar10"
 
 
 @pytest.mark.slow
-def test_real_tiny_sweep_through_papermill(tmp_path):
-    res = sweep.run_sweep(["B"], ["sn", "none"], steps=2, out_root=tmp_path,
+def test_real_tiny_sweep_in_two_processes(tmp_path):
+    tiny = {"width": 0.0625, "d_width": 0.0625, "batch_size": 8, "z_dim": 16}
+    res = sweep.run_sweep(["B"], ["sn", "none"], steps=2, out_root=tmp_path, extra=tiny,
                           results_path=tmp_path / "r.json", verbose=False, jobs=2)
-    assert [r["status"] for r in res["runs"]] == ["ok", "ok"]
+    assert [(r["regularizer"], r["status"]) for r in res["runs"]] == [("sn", "ok"),
+                                                                     ("none", "ok")]
     for reg in ("sn", "none"):
-        folder = tmp_path / f"B_{reg}_seed0"
-        assert (folder / "05_sngan_training.ipynb").is_file()
-        saved = json.loads((folder / "metrics.json").read_text())
+        saved = sngan_run.read_metrics(tmp_path / f"B_{reg}_seed0")
         assert saved["parameters"]["regularizer"] == reg and saved["step"] == 2
         assert saved["optimizer"]["n_dis"] == 1 and saved["optimizer"]["lr_g"] == 1e-4
+    assert [r["samples"] for r in res["runs"]] == ["B_sn_seed0.png", "B_none_seed0.png"]
+    # a run in this process (the sweep with --jobs 1) gives the same scores
+    here = sweep.run_one("B", "sn", 0, 2, tmp_path / "here", tiny)
+    assert here["final"] == res["runs"][0]["final"] and not here.get("reused")
 
 
 def test_final_sample_grids_are_kept_beside_the_results(tmp_path, monkeypatch):
-    from sngan_edu.plots.images import save_grid
+    from sngan_edu.data.grids import save_grid
 
     calls = []
-    fake = _fake_execute(calls)
+    fake = _fake_run(calls)
     grey = torch.rand(4, 1, 6, 6) * 2 - 1
     colour = torch.rand(4, 3, 6, 6) * 2 - 1
 
-    def execute(notebook, output, parameters, **kwargs):
-        fake(notebook, output, parameters, **kwargs)
-        if parameters["regularizer"] != "none":  # "none" writes no grid
-            images = grey if parameters["regularizer"] == "sn" else colour
-            save_grid(images, sweep.Path(parameters["out_dir"]) / "samples" / "step_000005.png")
+    def run(config, callbacks=(), progress=None):
+        result = fake(config)
+        if config.regularizer != "none":  # "none" writes no grid
+            images = grey if config.regularizer == "sn" else colour
+            save_grid(images, sweep.Path(config.out_dir) / "samples" / "step_000005.png")
+        return result
 
-    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setattr(sweep, "run_sngan", run)
     results_path = tmp_path / "study.json"
     res = sweep.run_sweep(["E"], ["sn", "none", "gp"], steps=5, out_root=tmp_path / "runs",
                           results_path=results_path, verbose=False)
@@ -146,7 +136,7 @@ def test_final_sample_grids_are_kept_beside_the_results(tmp_path, monkeypatch):
         assert written.shape[0] == 3  # save_image writes RGB
         kept = grids[name]
         assert kept.dtype == torch.uint8 and kept.shape[0] == images.shape[1]  # grey: 1 channel
-        assert torch.equal(kept.expand_as(written), written)  # same pixels as notebook 05's
+        assert torch.equal(kept.expand_as(written), written)  # same pixels as the run's
         expected = make_grid(images, nrow=8, padding=1, normalize=True, value_range=(-1, 1),
                              pad_value=1.0).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
         assert torch.equal(kept, expected[: images.shape[1]])
@@ -205,7 +195,7 @@ def test_top_grid_rows_is_the_grid_of_the_first_samples(tmp_path):
 
 def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(papermill, "execute_notebook", _fake_execute(calls))
+    monkeypatch.setattr(sweep, "run_sngan", _fake_run(calls))
     path = tmp_path / "r.json"
 
     def sweep_seeds(seeds, steps=7, out="runs"):
@@ -265,3 +255,40 @@ def test_same_seed_losses_pairs_runs_of_one_setting_and_seed():
     assert lost == [("A", 1), ("B", 0)]
     results["runs"].append(run("D", "gp", 0, 0.5))
     assert sweep.same_seed_losses(results, baseline="gp") == ([("D", 0)], [("D", 0)])
+
+
+def test_wins_count_only_where_a_run_works():
+    def run(setting, reg, seed, fd, classes=10.0, status="ok"):
+        return {"setting": setting, "regularizer": reg, "seed": seed, "status": status,
+                "final": {"fd": fd, "classes": classes} if status == "ok" else {}}
+
+    results = {"runs": [
+        run("A", "sn", 0, 40.0), run("A", "none", 0, 300.0),  # SN works, baseline not: a win
+        run("A", "sn", 1, 60.0), run("A", "none", 1, 50.0),  # both work, baseline lower
+        run("B", "sn", 0, 700.0), run("B", "none", 0, 1400.0),  # lower FD, but neither works
+        run("B", "sn", 1, 30.0, classes=7.0), run("B", "none", 1, 900.0),  # too few classes
+        run("C", "sn", 0, 20.0), run("C", "none", 0, None, status="failed"),  # failed: no work
+        run("C", "sn", 1, 200.0), run("C", "none", 1, 80.0),  # only the baseline works
+        run("D", "sn", 0, 10.0)]}  # no baseline run: no pair, no row
+    rows = {r["setting"]: r for r in sweep.wins_where_runs_work(results)}
+    assert list(rows) == ["A", "B", "C"]
+    assert rows["A"] == {"setting": "A", "pairs": 2, "sn_works": 2, "baseline_works": 1,
+                         "sn_wins": 1, "baseline_wins": 1, "neither": 0}
+    assert (rows["B"]["sn_wins"], rows["B"]["neither"], rows["B"]["sn_works"]) == (0, 2, 0)
+    assert (rows["C"]["sn_wins"], rows["C"]["baseline_wins"]) == (1, 1)
+    # the bar is a parameter: at FD < 1000 with 7 classes allowed, B's pairs have winners
+    loose = {r["setting"]: r for r in sweep.wins_where_runs_work(results, max_fd=1000.0,
+                                                                 min_classes=7)}
+    assert (loose["B"]["sn_wins"], loose["B"]["neither"]) == (2, 0)
+    assert sweep.run_works(run("A", "sn", 0, 99.9, classes=8.0))
+    assert not sweep.run_works(run("A", "sn", 0, 100.0))
+    assert not sweep.run_works(run("A", "sn", 0, None, status="failed"))
+
+
+def test_on_the_stored_sweep_sn_wins_where_it_works_and_b_c_f_have_no_winner():
+    rows = {r["setting"]: r for r in sweep.wins_where_runs_work(sweep.load_results())}
+    for setting in "ADE":  # SN works on every seed, the unnormalized GAN on none
+        assert rows[setting]["sn_wins"] == rows[setting]["pairs"] == rows[setting]["sn_works"]
+        assert rows[setting]["baseline_works"] == 0
+    for setting in "BCF":  # at this budget no run works, with or without SN
+        assert rows[setting]["neither"] == rows[setting]["pairs"]

@@ -68,7 +68,9 @@ def test_toy_gan_recipes():
     _, D, _ = toy_gan("sn", "ring", steps=600)
     assert D.input_scale == pytest.approx(0.5 / 0.01)
     _, D, cfg = toy_gan("wgan-gp", "ring", steps=600, n_dis=3)
-    assert D.input_scale == 1.0 and cfg.steps == 100 and cfg.n_dis == 3
+    assert D.input_scale == 1.0 and cfg.steps == 600 and cfg.n_dis == 3  # equal G steps
+    for method in TOY_METHODS:  # every method gets the same generator steps
+        assert toy_gan(method, "grid", 300)[2].steps == 300
     # Same seed, same initial weights; the recipe builds its models after seeding.
     assert torch.equal(toy_gan("gan", "grid", 10, 4)[0].net[0].weight,
                        toy_gan("sn", "grid", 10, 4)[0].net[0].weight)
@@ -113,15 +115,62 @@ def test_draw_functions_make_the_expected_axes(short_run):
     snaps = [(0, short_run.sample(50)), (10, short_run.sample(50)), (20, short_run.sample(50))]
     fig = plt.figure()
     draw_snapshots(fig, snaps, "grid", label="SN")
-    assert [ax.get_title() for ax in fig.axes] == ["SN step 0", "SN step 10", "SN step 20"]
+    assert [ax.get_title() for ax in fig.axes] == ["step 0", "step 10", "step 20"]
+    assert fig.axes[0].get_ylabel() == "SN"
     fig.clf()
     draw_landscapes(fig, short_run.D, "grid", samples=short_run.sample(20), n=12)
     assert len(fig.axes) == 4  # two heat maps and their colour bars
+    fig.clf()
+    # samples far outside the map: the heat map keeps its extent and the title says so
+    far = torch.cat([short_run.sample(10), torch.full((10, 2), 40.0)])
+    draw_landscapes(fig, short_run.D, "grid", samples=far, n=12)
+    assert fig.axes[0].get_xlim() == (-5.0, 5.0) and fig.axes[0].get_ylim() == (-5.0, 5.0)
+    assert fig.axes[0].get_title() == "D(x); 50% of the samples off the map"
     fig.clf()
     h = short_run.history
     draw_training(fig, short_run.sample(30), "grid", 20, h["loss_d"], h["loss_g"])
     assert len(fig.axes[1].lines) == 2
     plt.close(fig)
+
+
+def test_snapshot_panels_are_evenly_spaced_in_steps_without_repeats():
+    from sngan_edu.plots.toy import pick_snapshots
+
+    x = torch.zeros(1, 2)
+    wgan = [(s, x) for s in (0, 83, 166, 249, 332, 333)]  # 333 steps snapshotted every 83
+    assert [s for s, _ in pick_snapshots(wgan, 5)] == [0, 83, 166, 249, 333]
+    clip = [(s, x) for s in (0, 166, 332, 498, 664, 667)]
+    assert [s for s, _ in pick_snapshots(clip, 5)] == [0, 166, 332, 498, 667]
+    assert [s for s, _ in pick_snapshots(wgan[:3], 5)] == [0, 83, 166]
+    assert pick_snapshots([], 5) == []
+
+
+def test_sample_rows_put_each_label_on_the_left_of_its_row():
+    import matplotlib.pyplot as plt
+
+    from sngan_edu.plots.toy import draw_sample_rows
+
+    x = mixture_means("ring")
+    fig = plt.figure()
+    draw_sample_rows(fig, {"seed 0": [("a", x), ("b", x)], "seed 1": [("c", x)]}, "ring")
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["a", "b", "c", ""]
+    assert axes[0].get_ylabel() == "seed 0" and axes[2].get_ylabel() == "seed 1"
+    assert not axes[3].axison  # the missing panel of the short row is blank
+    plt.close(fig)
+
+
+def test_run_toy_keeps_snapshots_and_scores_the_run():
+    from sngan_edu.experiments.toy_runs import SLOW_D, run_toy
+
+    run = run_toy("gan", "ring", 12, seed=0, snapshots=3, **SLOW_D)
+    assert [s for s, _ in run.snapshots] == [0, 4, 8, 12]
+    assert run.trainer.step == run.planned_steps == 12
+    settings = run.trainer.config.optimizer_settings()
+    assert (settings["lr_d"], settings["lr_g"]) == (1e-4, 1e-3)
+    assert run.metrics.n_modes == 8 and 0 <= run.reached <= 8 and run.seconds > 0
+    with pytest.raises(ValueError, match="snapshots"):
+        run_toy("gan", "ring", 12, snapshots=0)
 
 
 def test_snapshot_explorer_redraws_on_change():

@@ -88,3 +88,20 @@ def test_summaries_over_seeds():
     table = format_results_table(rows)
     assert "24.5" in table and "KL undefined in 1" in table
     assert "24.8 / 93.6 / 0.04" in format_published_table()
+
+
+def test_modes_reached_counts_where_the_mass_goes_quality_ignored():
+    from sngan_edu.data.toy import mixture_means, mixture_std
+    from sngan_edu.metrics.toy import mode_shares, modes_reached, toy_metrics
+
+    means = mixture_means("ring")
+    blob = means[2] + 0.1 * torch.ones(1000, 2)  # one blob, 0.14 from mode 2: off every zone
+    assert toy_metrics(blob, "ring").modes == 0 and modes_reached(blob, "ring") == 1
+    spread = means.repeat(100, 1) + 5 * mixture_std("ring")  # every mode, none within 3 std
+    assert modes_reached(spread, "ring") == 8
+    # a mode needs half its fair share (1/16 of the samples on the ring) to count
+    lopsided = torch.cat([means[:1].repeat(95, 1), means[1:2].repeat(5, 1)])
+    assert modes_reached(lopsided, "ring") == 1 and modes_reached(lopsided, "ring", 0.25) == 2
+    assert mode_shares(lopsided, means).tolist()[:2] == [0.95, 0.05]
+    with pytest.raises(ValueError, match="samples must have shape"):
+        mode_shares(torch.zeros(3, 3), means)

@@ -459,3 +459,28 @@ def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
     torch.testing.assert_close(second.G.state_dict(), shifted.G.state_dict(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="translate must be a non-negative integer"):
         config(translate=-1).validate()
+
+
+def test_defaults_train_as_before_one_process_float32_eager():
+    # The stored notebook outputs depend on bit-identical training: by default the steps call
+    # the plain models (no autocast, DDP or compile), with the per-tensor Adam on the CPU.
+    trainer = Trainer(*tiny_models(), make_sampler("ring"), config(steps=2))
+    cfg = trainer.config
+    assert (cfg.amp, cfg.compile, cfg.fused_adam) == ("none", False, None)
+    assert trainer.world_size == 1 and trainer.is_main and trainer._rows is None
+    assert trainer._G_train is trainer.G and trainer._G_fake is trainer.G
+    assert trainer._D_train is trainer.D and trainer._D_frozen is trainer.D
+    assert trainer.scaler_d is None and trainer.amp_dtype is None
+    assert not trainer.opt_d.param_groups[0]["fused"]
+    assert "scaler_d" not in trainer.state_dict() and trainer.state_dict()["world_size"] == 1
+
+
+def test_amp_compile_and_fused_adam_are_validated():
+    for kw, match in [({"amp": "fp32"}, "amp must be one of"),
+                      ({"compile": "yes"}, "compile must be one of"),
+                      ({"fused_adam": "on"}, "fused_adam must be True or False")]:
+        with pytest.raises(ValueError, match=match):
+            config(**kw).validate()
+    for kw in ({"amp": "bf16"}, {"amp": "fp16"}, {"compile": True},
+               {"compile": "reduce-overhead"}, {"fused_adam": None}):
+        config(**kw).validate()

@@ -2,7 +2,8 @@
 
 A mean confidence over 1,000 samples has a standard error of about 0.006, which is as large as
 the differences between runs that one would like to compare. This reads each run folder
-(``metrics.json`` for the model's parameters, ``checkpoint.pt`` for its weights), draws
+(``metrics.json`` for the run's :class:`~sngan_edu.experiments.sngan_run.RunConfig`,
+``checkpoint.pt`` for its weights), draws
 ``--samples`` fresh samples from the generator that sampled (the averaged one when the run used
 ``g_ema``) and scores them with the course's classifier:
 
@@ -15,15 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from sngan_edu.experiments.sngan_run import (
+    METRICS_FILE,
+    RunConfig,
+    build_generator,
+    read_metrics,
+)
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
-from sngan_edu.models import FAMILIES
 from sngan_edu.train import checkpoint
 
 EMA_PREFIX = "module."  # torch's AveragedModel keeps the averaged weights under this prefix
@@ -37,35 +44,25 @@ def _output_channels(state: dict[str, torch.Tensor]) -> int:
     return int(kernels[-1].shape[0])
 
 
-def _read_run(run_dir: Path) -> dict[str, Any]:
-    """A finished run's ``metrics.json``."""
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.is_file():
-        raise ValueError(f"{run_dir} is not a finished notebook 05 run: no metrics.json in it")
-    return json.loads(metrics_path.read_text())
-
-
-def _sampling_generator(run_dir: Path, parameters: dict[str, Any]) -> nn.Module:
+def _sampling_generator(run_dir: Path, config: RunConfig) -> nn.Module:
     """The run's generator that samples (averaged if it used ``g_ema``), in eval mode."""
     state = checkpoint.load(run_dir / "checkpoint.pt")
     weights = state["G"]
     if state.get("G_ema") is not None:
         weights = {k[len(EMA_PREFIX):]: v for k, v in state["G_ema"].items()
                    if k.startswith(EMA_PREFIX)}
-    family = FAMILIES[parameters["architecture"]]
-    G = family.Generator(z_dim=parameters["z_dim"], image_size=parameters["image_size"],
-                         channels=_output_channels(weights), width=parameters["width"],
-                         z_categories=parameters.get("z_categories", 0))  # (older runs: 0)
+    G = build_generator(config, channels=_output_channels(weights))
     G.load_state_dict(weights)
     return G.eval()
 
 
 def load_run_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The generator a notebook 05 run samples from (averaged if it used ``g_ema``), in eval
-    mode, and the run's parameters from ``metrics.json``."""
+    mode, and the run's parameters from ``metrics.json`` (defaults filled in for parameters
+    added after the run)."""
     run_dir = Path(run_dir)
-    parameters = _read_run(run_dir)["parameters"]
-    return _sampling_generator(run_dir, parameters), parameters
+    config = RunConfig.from_parameters(read_metrics(run_dir)["parameters"])
+    return _sampling_generator(run_dir, config), asdict(config)
 
 
 def rescore_run(
@@ -76,10 +73,10 @@ def rescore_run(
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an int >= 2; got {n_samples!r}")
     run_dir = Path(run_dir)
-    record = _read_run(run_dir)
-    parameters = record["parameters"]
-    G = _sampling_generator(run_dir, parameters)
-    fake = image_metrics.generate(G, n_samples, parameters["z_dim"], seed=seed)
+    record = read_metrics(run_dir)
+    config = RunConfig.from_parameters(record["parameters"])
+    G = _sampling_generator(run_dir, config)
+    fake = image_metrics.generate(G, n_samples, config.z_dim, seed=seed)
     probs, _ = image_metrics.classifier_outputs(classifier, fake)
     return {
         "run": run_dir.name,
@@ -103,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.samples < 2:
         parser.error(f"--samples must be at least 2; got {args.samples}")
     for run in args.runs:  # fail before any scoring if a folder is wrong
-        if not (Path(run) / "metrics.json").is_file():
-            parser.error(f"{run} is not a finished notebook 05 run (no metrics.json)")
+        if not (Path(run) / METRICS_FILE).is_file():
+            parser.error(f"{run} is not a finished notebook 05 run (no {METRICS_FILE})")
     classifier = load_classifier(args.classifier, device="cpu")
     rows = [rescore_run(run, classifier, args.samples, args.seed) for run in args.runs]
     for row in rows:

@@ -8,7 +8,8 @@ The exercise notebooks are nbgrader *source* notebooks: solutions sit between
 hold ``### BEGIN HIDDEN TESTS`` regions. A student copy is what ``nbgrader generate_assignment``
 would release, minus the course database: solutions replaced by
 ``raise NotImplementedError()``, hidden tests removed, outputs cleared, read-only cells locked,
-checksums recorded (so ``nbgrader autograde`` can tell if a locked cell was edited). Teachers who
+checksums recorded (so ``nbgrader autograde`` can tell if a locked cell was edited), and the
+``nbval-*`` cell tags of the maintainers' regression test dropped. Teachers who
 run a full nbgrader course can instead copy the exercise notebooks into ``source/<assignment>/``
 and use ``nbgrader generate_assignment`` itself.
 """
@@ -56,6 +57,12 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for preprocessor in PIPELINE:
         nb, resources = preprocessor().preprocess(nb, resources)
     nb.metadata.pop("widgets", None)  # stored widget views belong to the executed solution
+    for cell in nb.cells:  # nbval's tags are for the maintainers' regression test
+        tags = [t for t in cell.metadata.get("tags", []) if not t.startswith("nbval-")]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
     return nb
 
 

@@ -21,12 +21,12 @@ from sngan_edu.spectral import matrix_with_singular_values, power_iteration
 
 
 class ConvergenceExperiment(NamedTuple):
-    """Power iteration on a matrix with a chosen gap sigma2/sigma1, against theory.
+    """Power iteration on a matrix with a chosen ratio sigma2/sigma1, against theory.
 
     All curves are indexed by k = 1..n_iters (iterations done).
     """
 
-    gap: float  # sigma2 / sigma1
+    ratio: float  # sigma2 / sigma1
     sigma: float  # true sigma1 (= 1 by construction)
     estimate: Tensor  # u_k^T W v_k
     rel_error: Tensor  # (sigma - estimate) / sigma, measured
@@ -36,16 +36,16 @@ class ConvergenceExperiment(NamedTuple):
     singular_values: Tensor
 
 
-def spectrum_with_gap(gap: float, size: int) -> Tensor:
-    """Singular values 1, gap, then ``size - 2`` values spread below 0.9 * gap (down to 0.05)."""
-    rest = torch.linspace(0.9 * gap, 0.05, max(size - 2, 0), dtype=torch.float64)
-    return torch.cat([torch.tensor([1.0, gap], dtype=torch.float64), rest])[:size]
+def spectrum_with_ratio(ratio: float, size: int) -> Tensor:
+    """Singular values 1, ratio, then ``size - 2`` values spread below 0.9 * ratio (to 0.05)."""
+    rest = torch.linspace(0.9 * ratio, 0.05, max(size - 2, 0), dtype=torch.float64)
+    return torch.cat([torch.tensor([1.0, ratio], dtype=torch.float64), rest])[:size]
 
 
 def convergence_experiment(
-    n_iters: int = 30, gap: float = 0.8, size: int = 64, seed: int = 0
+    n_iters: int = 30, ratio: float = 0.8, size: int = 64, seed: int = 0
 ) -> ConvergenceExperiment:
-    """Run ``n_iters`` power iterations on a size x size matrix with sigma1 = 1, sigma2 = gap.
+    """Run ``n_iters`` power iterations on a size x size matrix with sigma1 = 1, sigma2 = ratio.
 
     Theory: with u_0 = sum_i a_i u_i, after k iterations u_k is proportional to
     sum_i a_i sigma_i^(2k) u_i, so the angle to u_1 shrinks like (sigma2/sigma1)^(2k), and the
@@ -53,11 +53,11 @@ def convergence_experiment(
     shrinks like (sigma2/sigma1)^(4k): twice as fast on a log scale.
     """
     check_int("n_iters", n_iters, 1, 10_000)
-    check_number("gap", gap, 0, 1, open_low=True, open_high=True,
+    check_number("ratio", ratio, 0, 1, open_low=True, open_high=True,
                  what="a number in (0, 1) (sigma2/sigma1)")
     check_int("size", size, 2, 2048)
     generator = torch.Generator().manual_seed(seed)
-    s = spectrum_with_gap(float(gap), size)
+    s = spectrum_with_ratio(float(ratio), size)
     W = matrix_with_singular_values(s, generator=generator)
     U, _, _ = torch.linalg.svd(W)
     u1 = U[:, 0]
@@ -82,7 +82,7 @@ def convergence_experiment(
     tan = (a2[1:] * r[:, 1:] ** (4 * k)).sum(1).sqrt() / math.sqrt(float(a2[0]))
     estimate = torch.tensor(estimates, dtype=torch.float64)
     return ConvergenceExperiment(
-        gap=float(gap),
+        ratio=float(ratio),
         sigma=1.0,
         estimate=estimate,
         rel_error=1.0 - estimate,
@@ -91,3 +91,19 @@ def convergence_experiment(
         angle_theory=tan / (1 + tan**2).sqrt(),
         singular_values=s,
     )
+
+
+def iterations_to_reach(experiment: ConvergenceExperiment, tol: float) -> int | None:
+    """The first iteration k (1-based) whose relative error of the estimate is below ``tol``;
+    None if the experiment did not get there."""
+    check_number("tol", tol, 0, open_low=True, what="a positive number")
+    below = (experiment.rel_error.abs() < tol).nonzero()
+    return int(below[0]) + 1 if len(below) else None
+
+
+def predicted_iterations(ratio: float, tol: float) -> float:
+    """k with ratio^(4k) = tol: the rate alone, ignoring the start vector's constant factor."""
+    check_number("ratio", ratio, 0, 1, open_low=True, open_high=True,
+                 what="a number in (0, 1) (sigma2/sigma1)")
+    check_number("tol", tol, 0, 1, open_low=True, open_high=True, what="a number in (0, 1)")
+    return math.log(tol) / (4 * math.log(ratio))

@@ -1,4 +1,10 @@
-"""Notebook 02's experiment: the same critic trained under each constraint on the same batches.
+"""Critics under constraints: notebook 01's 1-D picture and notebook 02's experiment.
+
+:func:`optimal_discriminator_1d` is the motivation of the course in one dimension: real and fake
+data as two narrow bumps, the optimal (unconstrained) discriminator between them, and the
+gradient a generator would get from it.
+
+Notebook 02 trains the same critic under each constraint on the same batches.
 
 A Wasserstein critic maximizes E[D(real)] - E[D(fake)] over fixed sample pools (the generator
 is frozen: we study the critic). Without a constraint the gap grows without bound; weight
@@ -12,15 +18,86 @@ import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from sngan_edu.checks import check_choice, check_int
+from sngan_edu.checks import check_choice, check_int, check_number
 from sngan_edu.gan_step import discriminator_step
-from sngan_edu.lipschitz import gradient_norm_grid
+from sngan_edu.lipschitz import evaluation_mode, gradient_norm_grid
 from sngan_edu.losses import wasserstein_d_loss
 from sngan_edu.regularizers import clip_weights, get_regularizer
+
+
+class OptimalD1D(NamedTuple):
+    """The optimal discriminator between two 1-D Gaussian bumps, and what a generator gets.
+
+    All tensors are float64 and indexed like ``x``. The generator moves a fake sample x against
+    the gradient of its loss, so ``-grad`` is the direction it moves (positive: to the right).
+    """
+
+    x: Tensor
+    real_density: Tensor
+    fake_density: Tensor
+    d_star: Tensor  # D*(x) = p_real / (p_real + p_fake)
+    d_star_slope: Tensor  # dD*/dx
+    minimax_grad: Tensor  # d/dx log(1 - D*(x)): the original generator loss of the GAN paper
+    nonsaturating_grad: Tensor  # d/dx -log D*(x): the "non-saturating" generator loss
+    logit_slope: float  # d/dx log(p_real / p_fake) = (real_mean - fake_mean) / std^2
+
+
+def optimal_discriminator_1d(
+    x: Tensor,
+    real_mean: float = 2.0,
+    fake_mean: float = -2.0,
+    std: float = 0.1,
+) -> OptimalD1D:
+    """The optimal discriminator D* = p_real / (p_real + p_fake) for real data N(real_mean, std^2)
+    and fake data N(fake_mean, std^2), on the points ``x``, with the generator's gradients.
+
+    Its logit log(p_real / p_fake) is linear with slope (real_mean - fake_mean) / std^2, so
+    D*(x) = sigmoid(slope * (x - midpoint)): about 0 on the fake bump, about 1 on the real one,
+    with a jump between them that gets steeper as the bumps get narrower (disjoint supports in
+    the limit). At the fake samples D* is flat: the original generator loss log(1 - D) has
+    gradient -D* * slope, which underflows to 0; the non-saturating loss -log D has gradient
+    -(1 - D*) * slope, about -slope, set by the width of the bumps rather than by how far the
+    fake data is from the real data, and unbounded as std -> 0. Computed in closed form
+    (log-sigmoid arithmetic, no overflow).
+    """
+    check_number("std", std, 0, open_low=True, what="a positive number")
+    check_number("real_mean", real_mean)
+    check_number("fake_mean", fake_mean)
+    if real_mean == fake_mean:
+        raise ValueError("real_mean and fake_mean must differ (the bumps must be apart)")
+    x = torch.as_tensor(x, dtype=torch.float64)
+    slope = (real_mean - fake_mean) / std**2
+    logit = slope * (x - 0.5 * (real_mean + fake_mean))
+    d_star = torch.sigmoid(logit)
+    one_minus = torch.sigmoid(-logit)
+    norm = 1.0 / (std * (2 * torch.pi) ** 0.5)
+    return OptimalD1D(
+        x=x,
+        real_density=norm * torch.exp(-0.5 * ((x - real_mean) / std) ** 2),
+        fake_density=norm * torch.exp(-0.5 * ((x - fake_mean) / std) ** 2),
+        d_star=d_star,
+        d_star_slope=slope * d_star * one_minus,
+        minimax_grad=-slope * d_star,
+        nonsaturating_grad=-slope * one_minus,
+        logit_slope=float(slope),
+    )
+
+
+def critic_slopes(critic: nn.Module, x: Tensor) -> Tensor:
+    """dD/dx of a critic on 1-D inputs ``x`` of shape (n, 1); returns shape (n,), detached.
+
+    Measured in eval mode (an SN critic runs no power iteration), training mode restored after.
+    """
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad(), evaluation_mode(critic):
+        (grad,) = torch.autograd.grad(critic(x).sum(), x)
+    return grad.detach().reshape(-1)
+
 
 #: The order of notebook 02's tables and figures: from no constraint to spectral norm.
 CRITIC_METHODS = ("none", "clip", "gp", "sn")

@@ -56,6 +56,7 @@ def train_sigma_demo(
     width: float = 0.125,
     record_every: int = 10,
     callback: Callable[[int, SigmaHistory], None] | None = None,
+    joint: bool = True,
 ) -> SigmaHistory:
     """Train the standard CNN discriminator with SN to tell smooth images from noise.
 
@@ -66,6 +67,10 @@ def train_sigma_demo(
     each layer's sigmas are appended to the history (:func:`sngan_edu.sn.record_sigma_history`)
     and ``callback(step, history)`` is called, e.g. to update a live plot. The large default
     learning rate moves the weights fast, so the one-iteration estimate visibly lags a little.
+
+    ``joint=False`` calls D on the real and on the fake batch separately, as the paper's Chainer
+    code does: every SN layer then runs its power iteration once per call, twice per step, and
+    the two halves are scored with slightly different normalized weights.
     """
     check_int("n_power_iterations", n_power_iterations)
     check_int("steps", steps, minimum=0)
@@ -89,9 +94,10 @@ def train_sigma_demo(
             break
         real = smooth_images(batch_size, image_size, data)
         fake = noise_images(batch_size, image_size, data)
-        # ONE forward on real and fake together: every SN forward runs a power iteration, so
-        # D(real) then D(fake) would run two per step and score the halves with different weights.
-        discriminator_step(D, opt, real, fake, _bce_d_loss, joint=True)
+        # By default ONE forward on real and fake together: every SN forward runs a power
+        # iteration, so D(real) then D(fake) runs two per step and scores the halves with
+        # different weights (joint=False shows that choice).
+        discriminator_step(D, opt, real, fake, _bce_d_loss, joint=joint)
     return history
 
 

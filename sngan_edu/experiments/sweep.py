@@ -1,41 +1,48 @@
-"""The robustness sweep: notebook 05 run by papermill for settings A-F, with and without SN.
+"""The robustness sweep: notebook 05's run for settings A-F, with and without SN.
 
     python -m sngan_edu.experiments.sweep --jobs 2    # the committed CPU sweep on the digits
     python -m sngan_edu.experiments.sweep --steps 100000 --results runs/cifar_sweep.json \\
         -p dataset cifar10 -p image_size 32 -p width 1 -p d_width 1 -p batch_size 64 \\
         -p cpu_threads null -p device cuda            # the paper's, on a GPU
 
-Each run executes ``notebooks/05_sngan_training.ipynb`` with its own ``out_dir``
-(``<out>/<setting>_<regularizer>_seed<k>/``, holding the executed notebook, metrics.json, sample
-grids and the checkpoint). A run whose folder already holds a finished ``metrics.json`` with the
-same parameters is not repeated, so an interrupted sweep continues. A run that fails (e.g. the
+Each run is :func:`sngan_edu.experiments.sngan_run.run_sngan`, the function behind notebook
+05 (``-p NAME VALUE`` sets any of its parameters), with its own ``out_dir``
+(``<out>/<setting>_<regularizer>_seed<k>/``, holding metrics.json, sample grids and the
+checkpoint). A run whose folder already holds a finished ``metrics.json`` with the same
+parameters is not repeated, so an interrupted sweep continues. A run that fails (e.g. the
 unnormalized GAN diverging to NaN at a high learning rate) is recorded as failed with its error,
 not dropped. The collected results go to one JSON file that notebook 06 plots. ``--jobs 2``
-runs two notebooks at a time (each run uses one CPU thread, so a 2-core machine takes both).
+runs two at a time, each in its own process (each run uses one CPU thread, so a 2-core machine
+takes both).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import papermill
 import torch
 from PIL import Image
 
+from sngan_edu.checks import check_choice, check_int
+from sngan_edu.experiments.sngan_run import METRICS_FILE, RunConfig, read_metrics, run_sngan
+from sngan_edu.regularizers import REGULARIZER_NAMES, get_regularizer
 from sngan_edu.train.presets import PRESET_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO_ROOT / "notebooks" / "05_sngan_training.ipynb"
+NOTEBOOK = REPO_ROOT / "notebooks" / "05_sngan_training.ipynb"  # whose run the sweep repeats
 DEFAULT_RESULTS = REPO_ROOT / "data" / "sweep_results.json"
+# Notebook 05 reads data_root relative to notebooks/; the sweep's runs read it from here.
+DEFAULT_DATA_ROOT = REPO_ROOT / "data" / "downloads"
 SETTINGS = ("A", "B", "C", "D", "E", "F")
 REGULARIZERS = ("sn", "none")
 # The sweep's own model: notebook 05's CPU model (G at width 0.5, D at 0.125, batch 32, 3000
@@ -63,37 +70,47 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def run_one(
+def run_parameters(
     setting: str, regularizer: str, seed: int, steps: int, out_root: Path,
-    extra: dict[str, Any] | None = None, notebook: Path = NOTEBOOK, force: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Execute notebook 05 for one (setting, regularizer, seed); return its result record."""
-    folder = out_root / run_name(setting, regularizer, seed)
-    parameters = {
+    """The parameters the sweep sets for one run (a finished run is reused if its metrics.json
+    holds the same): each setting's own ``n_dis``, one evaluation at the end, the sweep's model."""
+    folder = Path(out_root) / run_name(setting, regularizer, seed)
+    return {
         "setting": setting, "regularizer": regularizer, "seed": seed, "steps": steps,
         "n_dis": None, "eval_every": steps, "out_dir": str(folder.resolve()), "resume": False,
         **SWEEP_PARAMETERS, **(extra or {}),
     }
+
+
+def run_config(parameters: dict[str, Any]) -> RunConfig:
+    """The run of ``parameters`` (data_root defaults to the repository's ``data/downloads``)."""
+    return RunConfig.from_parameters({"data_root": str(DEFAULT_DATA_ROOT), **parameters})
+
+
+def run_one(
+    setting: str, regularizer: str, seed: int, steps: int, out_root: Path,
+    extra: dict[str, Any] | None = None, force: bool = False,
+) -> dict[str, Any]:
+    """Run notebook 05's training for one (setting, regularizer, seed); return its result
+    record."""
+    parameters = run_parameters(setting, regularizer, seed, steps, out_root, extra)
+    folder = Path(parameters["out_dir"])
     record: dict[str, Any] = {"setting": setting, "regularizer": regularizer, "seed": seed}
-    metrics_file = folder / "metrics.json"
-    if not force and metrics_file.is_file():
-        saved = json.loads(metrics_file.read_text())
+    if not force and (folder / METRICS_FILE).is_file():
+        saved = read_metrics(folder)
         same = all(saved["parameters"].get(k) == v for k, v in parameters.items())
         if same and saved.get("step") == steps:
             return {**record, **_summarise(saved), "status": "ok", "reused": True}
-    folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(notebook), str(folder / notebook.name), parameters=parameters,
-            cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-        )
-    except papermill.PapermillExecutionError as err:
-        reason = f"{err.ename}: {err.evalue}".splitlines()[0][:300]
+        result = run_sngan(run_config(parameters), progress=False)
+    except Exception as err:  # a diverged (or otherwise failed) run is a result too
+        reason = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         return {**record, "status": "failed", "error": reason,
                 "seconds": round(time.perf_counter() - start, 1)}
-    saved = json.loads(metrics_file.read_text())
-    return {**record, **_summarise(saved), "status": "ok",
+    return {**record, **_summarise(result.record), "status": "ok",
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -107,40 +124,50 @@ def _summarise(saved: dict[str, Any]) -> dict[str, Any]:
 def run_sweep(
     settings=SETTINGS, regularizers=REGULARIZERS, seeds=(0,), steps: int = DEFAULT_STEPS,
     out_root: Path = REPO_ROOT / "runs" / "sweep", extra: dict[str, Any] | None = None,
-    results_path: Path | None = DEFAULT_RESULTS, notebook: Path = NOTEBOOK, force: bool = False,
+    results_path: Path | None = DEFAULT_RESULTS, force: bool = False,
     verbose: bool = True, command: str = "python -m sngan_edu.experiments.sweep", jobs: int = 1,
 ) -> dict[str, Any]:
-    """Run every (setting, regularizer, seed), ``jobs`` at a time; write the results JSON and
+    """Run every (setting, regularizer, seed), ``jobs`` at a time (in as many processes: each
+    run sets torch's threads and seeds its global random state); write the results JSON and
     return it (runs in sweep order, whatever order they finish in)."""
     for s in settings:
-        if s not in PRESET_NAMES:
-            raise ValueError(f"settings must be among {PRESET_NAMES}; got {s!r}")
+        check_choice("settings", s, PRESET_NAMES)
     for r in regularizers:
-        if r not in ("sn", "none", "gp", "clip"):
-            raise ValueError(f"regularizers must be among ('sn', 'none', 'gp', 'clip'); got {r!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer (runs at a time); got {jobs!r}")
+        get_regularizer(r, "regularizers")
+    check_int("steps", steps)
+    check_int("jobs", jobs)
     out_root = Path(out_root)
     cells = [(setting, reg, seed) for seed in seeds for setting in settings for reg in regularizers]
+    for cell in cells:  # a bad -p parameter fails here, before any run
+        run_config(run_parameters(*cell, steps, out_root, extra)).validate()
 
-    def one(cell: tuple[str, str, int]) -> dict[str, Any]:
-        rec = run_one(*cell, steps, out_root, extra, notebook, force)
+    def report(cell: tuple[str, str, int], rec: dict[str, Any]) -> None:
         if verbose:
             scores = rec.get("final") or rec.get("error", "")
             print(f"{run_name(*cell):18s} {rec['status']:6s} {scores}", flush=True)
-        return rec
 
-    # Threads are enough: each run is a papermill kernel in its own process.
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = list(pool.map(one, cells))
+    runs: list[dict[str, Any]] = []
+    if jobs == 1:
+        for cell in cells:
+            runs.append(run_one(*cell, steps, out_root, extra, force))
+            report(cell, runs[-1])
+    else:
+        context = multiprocessing.get_context("spawn")  # a fresh torch in each process
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(run_one, *cell, steps, out_root, extra, force): i
+                       for i, cell in enumerate(cells)}
+            done: dict[int, dict[str, Any]] = {}
+            for future in as_completed(futures):
+                i = futures[future]
+                done[i] = future.result()
+                report(cells[i], done[i])
+        runs = [done[i] for i in range(len(cells))]
     machine = this_machine()
     for run in runs:
         if not run.get("reused"):
             run["machine"] = machine
     parameters = {**SWEEP_PARAMETERS, **(extra or {})}
-    results = {"commands": [command], "notebook": notebook.name, "steps": steps,
+    results = {"commands": [command], "notebook": NOTEBOOK.name, "steps": steps,
                "parameters": parameters, "runs": runs}
     if results_path is not None:
         results_path = Path(results_path)
@@ -199,7 +226,9 @@ def merge_results(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
             run.setdefault("machine", before[cell(run)]["machine"])
     replaced = {cell(r) for r in new["runs"]}
     runs = [r for r in stored["runs"] if cell(r) not in replaced] + new["runs"]
-    order = {name: i for i, name in enumerate(("sn", "none", "gp", "clip"))}
+    # the sweep's own pair first (SN, then its baseline), then the registry's other methods
+    names = REGULARIZERS + tuple(n for n in REGULARIZER_NAMES if n not in REGULARIZERS)
+    order = {name: i for i, name in enumerate(names)}
     runs.sort(key=lambda r: (r["seed"], r["setting"], order.get(r["regularizer"], 99)))
     return {**stored, "commands": stored["commands"] + new["commands"], "runs": runs}
 
@@ -229,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", default=str(DEFAULT_RESULTS))
     parser.add_argument("--force", action="store_true", help="re-run finished runs too")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                        metavar=("NAME", "VALUE"), help="extra notebook parameter (repeatable)")
+                        metavar=("NAME", "VALUE"),
+                        help="a parameter of notebook 05's run (RunConfig), repeatable")
     args = parser.parse_args(argv)
     words = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m sngan_edu.experiments.sweep", *words])
@@ -269,6 +299,54 @@ def same_seed_losses(results: dict[str, Any], baseline: str = "none", metric: st
     lost = [(s, seed) for s, seed in pairs
             if final[(s, "sn", seed)][metric] >= final[(s, baseline, seed)][metric]]
     return pairs, lost
+
+
+# A run "works" when it draws digits: a Fréchet distance below WORKS_MAX_FD (notebook 05's bar
+# for its default run; real held-out digits score about 9) and at least WORKS_MIN_CLASSES of
+# the ten classes. A lower FD than a run that does not work is no win.
+WORKS_MAX_FD, WORKS_MIN_CLASSES = 100.0, 8
+
+
+def run_works(run: dict[str, Any], max_fd: float = WORKS_MAX_FD,
+              min_classes: float = WORKS_MIN_CLASSES) -> bool:
+    """Whether one run of a results file finished with FD < ``max_fd`` and at least
+    ``min_classes`` classes (a failed run does not work)."""
+    final = run.get("final") or {}
+    return (run.get("status") == "ok" and final.get("fd") is not None
+            and final["fd"] < max_fd and final.get("classes", 0) >= min_classes)
+
+
+def wins_where_runs_work(results: dict[str, Any], baseline: str = "none",
+                         max_fd: float = WORKS_MAX_FD, min_classes: float = WORKS_MIN_CLASSES,
+                         ) -> list[dict[str, Any]]:
+    """SN against ``baseline`` run by run, counting a win only where a run works
+    (:func:`run_works`). One row per setting that has same-seed pairs, in setting order:
+    ``pairs``; ``sn_works`` and ``baseline_works`` (runs that work); ``sn_wins`` (SN works and
+    the baseline does not, or has the higher FD); ``baseline_wins`` (the reverse, a tie
+    included); ``neither`` (pairs where no run works: no winner)."""
+    by_cell = {(r["setting"], r["regularizer"], r["seed"]): r for r in results["runs"]}
+    rows = []
+    for setting in sorted({s for (s, reg, _) in by_cell if reg == "sn"}):
+        seeds = sorted(seed for (s, reg, seed) in by_cell
+                       if s == setting and reg == "sn" and (s, baseline, seed) in by_cell)
+        if not seeds:
+            continue
+        row = {"setting": setting, "pairs": len(seeds), "sn_works": 0, "baseline_works": 0,
+               "sn_wins": 0, "baseline_wins": 0, "neither": 0}
+        for seed in seeds:
+            sn_run, base_run = by_cell[(setting, "sn", seed)], by_cell[(setting, baseline, seed)]
+            sn_ok = run_works(sn_run, max_fd, min_classes)
+            base_ok = run_works(base_run, max_fd, min_classes)
+            row["sn_works"] += sn_ok
+            row["baseline_works"] += base_ok
+            if not (sn_ok or base_ok):
+                row["neither"] += 1
+            elif sn_ok and (not base_ok or sn_run["final"]["fd"] < base_run["final"]["fd"]):
+                row["sn_wins"] += 1
+            else:
+                row["baseline_wins"] += 1
+        rows.append(row)
+    return rows
 
 
 def samples_folder(results_path: str | Path) -> Path:

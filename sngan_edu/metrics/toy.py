@@ -68,6 +68,31 @@ def mode_metrics(samples: Tensor, means: Tensor, std: float) -> ModeMetrics:
     )
 
 
+def mode_shares(samples: Tensor, means: Tensor) -> Tensor:
+    """The fraction of ``samples`` whose nearest mean is each of ``means`` (quality ignored)."""
+    samples = torch.as_tensor(samples, dtype=torch.float64)
+    means = torch.as_tensor(means, dtype=torch.float64)
+    if samples.ndim != 2 or samples.shape[0] == 0 or samples.shape[1] != means.shape[1]:
+        raise ValueError(
+            f"samples must have shape (N, {means.shape[1]}) with N >= 1; got {tuple(samples.shape)}"
+        )
+    nearest = torch.cdist(samples, means).argmin(dim=1)
+    return torch.bincount(nearest, minlength=len(means)).double() / samples.shape[0]
+
+
+def modes_reached(samples: Tensor, dataset: str, fair_share: float = 0.5) -> int:
+    """How many modes of ``dataset`` are the nearest mode of at least ``fair_share`` times their
+    fair share (1/K) of the samples, however far the samples are from them.
+
+    A coarse count of where the generator puts its mass, for a generator that has collapsed
+    without yet being precise: its samples may all miss the 3-std zones (no mode *captured*),
+    yet sit next to one or two modes.
+    """
+    check_positive("fair_share", fair_share, "positive")
+    shares = mode_shares(samples, mixture_means(dataset))
+    return int((shares >= fair_share / len(shares)).sum())
+
+
 def toy_metrics(samples: Tensor, dataset: str) -> ModeMetrics:
     """:func:`mode_metrics` for the toy mixture ``dataset`` ("ring" or "grid")."""
     return mode_metrics(samples, mixture_means(dataset), mixture_std(dataset))

@@ -1,24 +1,25 @@
 """Sample grids and training-progress figures for image GANs (plain functions tests can call).
 
 Images are tensors (N, C, H, W) in [-1, 1], as the generators produce them. Grids are made by
-torchvision's ``make_grid`` and written by ``save_image``.
+torchvision's ``make_grid``; :func:`save_grid` (which writes them as PNG files) lives in
+:mod:`sngan_edu.data.grids`, where training runs can use it, and is imported here as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
+from sngan_edu import regularizers
+from sngan_edu.data.grids import GRID_NROW, GRID_PADDING, VALUE_RANGE
+from sngan_edu.data.grids import save_grid as save_grid  # re-exported for the notebooks
 from sngan_edu.metrics.images import least_confident
 
-VALUE_RANGE = (-1.0, 1.0)
-GRID_NROW, GRID_PADDING = 8, 1  # the layout of the PNG grids save_grid writes
-REGULARIZER_LABELS = {"sn": "SN", "none": "unnormalized", "gp": "WGAN-GP", "clip": "clipping"}
+REGULARIZER_LABELS = regularizers.labels()  # {"sn": "SN", ..., "none": "unnormalized"}
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> torch.Tensor:
@@ -26,15 +27,6 @@ def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> torch.T
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, normalize=True,
                      value_range=VALUE_RANGE, pad_value=1.0)
     return grid.permute(1, 2, 0).clamp(0, 1)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = GRID_NROW) -> Path:
-    """Write a PNG grid of images in [-1, 1] (torchvision ``save_image``); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().cpu(), path, nrow=nrow, padding=GRID_PADDING,
-               normalize=True, value_range=VALUE_RANGE, pad_value=1.0)
-    return path
 
 
 def show_grid(ax: Axes, images: torch.Tensor, nrow: int = 8, title: str | None = None) -> None:
@@ -161,9 +153,10 @@ def draw_sweep(
     fig: Figure, rows: Sequence[Mapping], metrics: Sequence[str] = ("fd", "confidence"),
     labels: Mapping[str, str] | None = None,
 ) -> None:
-    """The paper's Figure 1 in miniature: one panel per metric, grouped bars per setting,
-    one bar per regularizer (the mean over seeds, with a black line from the lowest to the
-    highest seed); runs that failed (diverged) are marked with a red x.
+    """A robustness study as bars: one panel per metric, grouped bars per setting, one bar
+    per regularizer (the mean over seeds, with a black line from the lowest to the highest
+    seed); runs that failed (diverged) are marked with a red x. The legend sits below the
+    panels, where it covers no bar.
 
     ``rows`` come from :func:`sngan_edu.experiments.sweep.sweep_table`.
     """
@@ -194,8 +187,10 @@ def draw_sweep(
                       "classes": "classes covered (of 10)"}.get(metric, metric), fontsize=9)
         if metric == "fd":
             ax.set_yscale("log")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=max(len(names), 1), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
 
 
 def top_grid_rows(
@@ -246,3 +241,37 @@ def draw_sweep_samples(
                 title += ": failed"
             ax.set_title(title, fontsize=8)
     fig.tight_layout()
+
+
+def draw_sweep_lipschitz(fig: Figure, watches: Sequence, labels: Mapping[str, str] | None = None,
+                         ) -> None:
+    """D's scale during short runs, per setting, with and without SN: left, the product of the
+    layer factors (the layer-wise bound on D's Lipschitz constant); middle, the largest layer
+    factor (a dotted line at 1, SN's target); right, the mean gradient norm on generated
+    samples. Colour by regularizer (as in :func:`draw_sweep`), line style by setting.
+
+    ``watches`` are :class:`sngan_edu.experiments.lipschitz_runs.DiscriminatorWatch` records.
+    """
+    labels = labels or REGULARIZER_LABELS
+    regs = sorted({w.regularizer for w in watches})  # the order draw_sweep's table gives
+    settings = sorted({w.setting for w in watches})
+    styles = ["-", "--", ":", "-."]
+    panels = [("product", "product of layer sigmas (bound)", "log"),
+              ("largest_layer", "largest layer sigma", "linear"),
+              ("grad_fake", "mean ||grad_x D|| on generated", "log")]
+    axes = fig.subplots(1, len(panels))
+    for ax, (attr, title, scale) in zip(axes, panels, strict=True):
+        for w in watches:
+            ax.plot(w.steps, getattr(w, attr), lw=1.2,
+                    color=f"C{regs.index(w.regularizer)}",
+                    ls=styles[settings.index(w.setting) % len(styles)],
+                    label=f"{w.setting}, {labels.get(w.regularizer, w.regularizer)}")
+        ax.set_yscale(scale)
+        ax.set_xlabel("generator step")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[1].axhline(1.0, color="0.5", lw=0.8, ls=":")  # SN's target for every layer
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=max(len(names), 1), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))

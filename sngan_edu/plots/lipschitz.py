@@ -26,23 +26,31 @@ def plot_lipschitz_cone(
     points: Sequence[float],
     xlim: tuple[float, float] = (-3.0, 3.0),
     ax: Axes | None = None,
+    title: str | None = None,
 ) -> Axes:
     """A 1-D function and, at each point x0, the double cone |y - f(x0)| <= K |x - x0|.
 
-    f is K-Lipschitz exactly when its graph never leaves any of these cones.
+    f is K-Lipschitz exactly when its graph never leaves any of these cones. Parts of the graph
+    outside a cone are drawn in red. ``title`` defaults to the cone's slope.
     """
     ax = ax if ax is not None else plt.figure(figsize=(5.5, 3.2)).gca()
     x = np.linspace(*xlim, 400)
     y = f(x)
     ax.plot(x, y, color="k", lw=1.8, label="f")
+    outside = np.zeros_like(x, dtype=bool)
     for x0 in points:
         y0 = float(f(np.array([x0]))[0])
-        ax.fill_between(x, y0 - K * np.abs(x - x0), y0 + K * np.abs(x - x0), alpha=0.12)
-        ax.plot([x0], [y0], "o", ms=4)
+        ax.fill_between(x, y0 - K * np.abs(x - x0), y0 + K * np.abs(x - x0), color="tab:blue",
+                        alpha=0.15, lw=0, label=f"cone of slope {K:g}")
+        ax.plot([x0], [y0], "o", ms=5, color="tab:blue")
+        outside |= np.abs(y - y0) > K * np.abs(x - x0) + 1e-12
+    if outside.any():
+        ax.plot(x, np.where(outside, y, np.nan), color="tab:red", lw=3, label="outside the cone")
     pad = 0.3 * (y.max() - y.min() + 1e-9)
     ax.set_ylim(y.min() - pad, y.max() + pad)
     ax.set_xlim(*xlim)
-    ax.set_title(f"cones of slope K = {K:g} around a few points", fontsize=10)
+    ax.set_title(title if title is not None else f"cone of slope K = {K:g}", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
     return ax
 
 
@@ -104,17 +112,27 @@ def plot_bound_vs_measured(
     return ax
 
 
+def conv_role(module: torch.nn.Module) -> str:
+    """A conv layer named by what it does, e.g. "conv 3x3 s1" or "conv 4x4 s2"."""
+    kh, kw = module.kernel_size
+    sh, sw = module.stride
+    stride = f"s{sh}" if sh == sw else f"s{sh}x{sw}"
+    kind = "convT" if isinstance(module, torch.nn.modules.conv._ConvTransposeNd) else "conv"
+    return f"{kind} {kh}x{kw} {stride}"
+
+
 def plot_conv_norms(rows: Sequence, ax: Axes | None = None) -> Axes:
     """Per conv layer: reshaped-kernel sigma vs the true operator norm (and the upper bound).
 
-    ``rows``: dicts with "layer", "reshaped", "operator", "upper".
+    ``rows``: dicts with "layer" (a label, e.g. from :func:`conv_role`), "reshaped",
+    "operator", "upper". Labels are placed under the bars, one layer per group.
     """
-    ax = ax if ax is not None else plt.figure(figsize=(6.5, 3.0)).gca()
+    ax = ax if ax is not None else plt.figure(figsize=(7.5, 3.4)).gca()
     x = np.arange(len(rows))
     ax.bar(x - 0.27, [r["reshaped"] for r in rows], 0.27, label="reshaped kernel sigma")
     ax.bar(x, [r["operator"] for r in rows], 0.27, label="true operator norm")
     ax.bar(x + 0.27, [r["upper"] for r in rows], 0.27, label="upper bound", alpha=0.5)
-    ax.set_xticks(x, [r["layer"] for r in rows], fontsize=8)
+    ax.set_xticks(x, [str(r["layer"]).replace(" ", "\n", 1) for r in rows], fontsize=8)
     ax.set_ylabel("Lipschitz constant of the layer")
     ax.legend(fontsize=7)
     return ax
@@ -163,9 +181,11 @@ def draw_gradient_landscape(
         values, origin="lower", extent=extent, cmap="magma", vmin=0.0, vmax=vmax, aspect="auto"
     )
     if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=2, color="tab:cyan", alpha=0.6, lw=0)
+        ax.scatter(real[:, 0], real[:, 1], s=30, color="tab:cyan", edgecolors="k", lw=0.6,
+                   label="real")
     if fake is not None:
-        ax.scatter(fake[:, 0], fake[:, 1], s=2, color="white", alpha=0.35, lw=0)
+        ax.scatter(fake[:, 0], fake[:, 1], s=8, color="white", edgecolors="k", lw=0.4,
+                   label="fake")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -178,13 +198,22 @@ def plot_landscapes(
     real: torch.Tensor | None = None,
     fake: torch.Tensor | None = None,
     fig: Figure | None = None,
+    ncols: int = 2,
 ) -> Figure:
-    """One heat map per method, each with its own colour scale (the title gives the max)."""
-    fig = _new_fig(fig, (3.0 * len(grids), 2.9))
-    axes = np.atleast_1d(fig.subplots(1, len(grids)))
-    for ax, (method, grid) in zip(axes, grids.items(), strict=True):
-        title = f"{METHOD_LABELS.get(method, method)}\nmax {float(grid.max()):.3g}"
+    """One heat map per method on a grid of ``ncols`` columns, each with its own colour scale
+    (the title gives the max); real samples cyan, fake samples white, both outlined."""
+    n = len(grids)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = _new_fig(fig, (4.3 * ncols, 3.6 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax, (method, grid) in zip(axes[:n], grids.items(), strict=True):
+        title = f"{METHOD_LABELS.get(method, method)}: max {float(grid.max()):.3g}"
         draw_gradient_landscape(ax, grid, extent, title, real=real, fake=fake)
+    for ax in axes[n:]:
+        ax.remove()
+    if real is not None or fake is not None:
+        axes[0].legend(fontsize=8, loc="lower left", framealpha=0.9)
     fig.tight_layout()
     return fig
 

@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 
 SigmaHistory = Mapping[str, Sequence[tuple[int, float, float, float]]]
 
+_EXCESS_FLOOR = 1e-5  # log_excess: values closer to 1 than this are drawn at the floor
+
 
 def _colors(n: int) -> list:
     import matplotlib.pyplot as plt
@@ -36,10 +38,14 @@ def draw_sigma_history(
     history: SigmaHistory,
     title: str | None = None,
     band: tuple[float, float] = (1.0, 1.05),
+    log_excess: bool = False,
 ) -> None:
     """Two panels: left, each layer's running estimate (solid) and exact raw sigma (dashed);
     right, sigma of the normalized weight, with the paper's 1 to 1.05 band shaded.
 
+    ``log_excess=True`` draws the right panel as sigma(W / estimate) - 1 on a log scale (from
+    1e-5, where the layers are normalized to float precision, to 1), so that the lag of every
+    layer stays visible after the estimates have caught up; the band is then below 0.05.
     A draw function for :class:`sngan_edu.plots.live.LiveFigure` (``fig`` is cleared by the caller).
     """
     ax_raw, ax_norm = fig.subplots(1, 2)
@@ -54,15 +60,27 @@ def draw_sigma_history(
         if _has_values(records, 2):
             ax_raw.plot(steps, [r[2] for r in records], color=color, lw=1.0, ls="--")
         if _has_values(records, 3):
-            ax_norm.plot(steps, [r[3] for r in records], color=color, lw=1.2, label=name)
+            values = [r[3] for r in records]
+            if log_excess:
+                values = [max(v - 1.0, _EXCESS_FLOOR) for v in values]
+            ax_norm.plot(steps, values, color=color, lw=1.2, label=name)
     ax_raw.set_xlabel("step")
     ax_raw.set_ylabel("sigma of the raw weight")
     ax_raw.set_title("estimate u^T W v (solid), exact (dashed)", fontsize=9)
-    ax_norm.axhspan(*band, color="tab:green", alpha=0.12, lw=0)
-    ax_norm.axhline(1.0, color="k", lw=0.8)
     ax_norm.set_xlabel("step")
-    ax_norm.set_ylabel("sigma(W / estimate)")
-    ax_norm.set_title("normalized weight (1 = exact)", fontsize=9)
+    if log_excess:
+        ax_norm.set_yscale("log")
+        ax_norm.axhspan(_EXCESS_FLOOR, band[1] - 1.0, color="tab:green", alpha=0.12, lw=0,
+                        label=f"within {band[1]:g}")
+        ax_norm.set_ylim(_EXCESS_FLOOR, 1.0)
+        ax_norm.set_ylabel("sigma(W / estimate) - 1")
+        ax_norm.set_title(f"normalized weight: excess over 1 (shaded: up to {band[1]:g})",
+                          fontsize=9)
+    else:
+        ax_norm.axhspan(*band, color="tab:green", alpha=0.12, lw=0)
+        ax_norm.axhline(1.0, color="k", lw=0.8)
+        ax_norm.set_ylabel("sigma(W / estimate)")
+        ax_norm.set_title("normalized weight (1 = exact)", fontsize=9)
     if layers:
         ax_raw.legend(fontsize=7, ncol=2, loc="best")
     if title:

@@ -15,9 +15,32 @@ from sngan_edu.spectral import DriftTracking
 _FLOOR = 1e-17  # log plots: exact zeros (converged to rounding) are drawn at this floor
 
 
+def _label_beyond(ax: Axes, tip: Tensor, text: str, color: str) -> None:
+    """Write ``text`` just beyond the arrow tip, on the far side from the origin, on a white
+    box, so that it overlaps neither the arrow nor the curve it ends on."""
+    x, y = float(tip[0]), float(tip[1])
+    norm = max((x * x + y * y) ** 0.5, 1e-12)
+    dx, dy = x / norm, y / norm
+    ax.annotate(
+        text,
+        xy=(x, y),
+        xytext=(14 * dx, 14 * dy),
+        textcoords="offset points",
+        ha="left" if dx > 0.3 else ("right" if dx < -0.3 else "center"),
+        va="bottom" if dy > 0.3 else ("top" if dy < -0.3 else "center"),
+        color=color,
+        fontsize=10,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+    )
+
+
 def plot_unit_circle_map(W: Tensor, fig: Figure | None = None) -> Figure:
     """Left: the unit circle with the right singular vectors v1, v2. Right: its image under the
-    2x2 matrix W, an ellipse whose semi-axes are sigma1 u1 and sigma2 u2."""
+    2x2 matrix W, an ellipse whose semi-axes are sigma1 u1 and sigma2 u2.
+
+    Labels sit beyond the arrow tips on white boxes; the singular values are in the right
+    panel's title, so no label carries a number.
+    """
     if not isinstance(W, Tensor) or tuple(W.shape) != (2, 2):
         raise ValueError(f"W must be a 2x2 tensor; got {getattr(W, 'shape', type(W))}")
     W = W.detach().double()
@@ -25,38 +48,28 @@ def plot_unit_circle_map(W: Tensor, fig: Figure | None = None) -> Figure:
     theta = torch.linspace(0, 2 * torch.pi, 200, dtype=torch.float64)
     circle = torch.stack([theta.cos(), theta.sin()])
     ellipse = W @ circle
-    fig = fig if fig is not None else plt.figure(figsize=(7.0, 3.4))
+    fig = fig if fig is not None else plt.figure(figsize=(7.6, 3.6))
     left, right = fig.subplots(1, 2)
     left.plot(circle[0], circle[1], color="0.4")
     right.plot(ellipse[0], ellipse[1], color="0.4")
     colors = ("C3", "C0")
+    arrow = {"arrowstyle": "->", "lw": 2}
     for i in range(2):
         v, u = Vh[i], U[:, i] * S[i]
-        left.annotate(
-            "",
-            xy=(float(v[0]), float(v[1])),
-            xytext=(0, 0),
-            arrowprops={"arrowstyle": "->", "color": colors[i], "lw": 2},
-        )
-        left.text(1.1 * float(v[0]), 1.1 * float(v[1]), f"$v_{i + 1}$", color=colors[i])
-        right.annotate(
-            "",
-            xy=(float(u[0]), float(u[1])),
-            xytext=(0, 0),
-            arrowprops={"arrowstyle": "->", "color": colors[i], "lw": 2},
-        )
-        right.text(
-            1.08 * float(u[0]),
-            1.08 * float(u[1]),
-            f"$\\sigma_{i + 1} u_{i + 1}$ ({float(S[i]):.2f})",
-            color=colors[i],
-        )
-    lim = 1.25 * max(1.0, float(S[0]))
-    for ax, title in ((left, "unit circle $\\|x\\| = 1$"), (right, "its image $Wx$")):
+        left.annotate("", xy=(float(v[0]), float(v[1])), xytext=(0, 0),
+                      arrowprops={**arrow, "color": colors[i]})
+        _label_beyond(left, v, f"$v_{i + 1}$", colors[i])
+        right.annotate("", xy=(float(u[0]), float(u[1])), xytext=(0, 0),
+                       arrowprops={**arrow, "color": colors[i]})
+        _label_beyond(right, u, f"$\\sigma_{i + 1} u_{i + 1}$", colors[i])
+    lim = 1.45 * max(1.0, float(S[0]))
+    values = f"$\\sigma_1$ = {float(S[0]):.2f}, $\\sigma_2$ = {float(S[1]):.2f}"
+    titles = ((left, "unit circle $\\|x\\| = 1$"), (right, f"its image $Wx$: {values}"))
+    for ax, title in titles:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -69,7 +82,7 @@ def draw_convergence(fig: Figure, experiment) -> None:
     left.plot(k, experiment.estimate, "o-", ms=3, label="estimate $u_k^T W v_k$")
     left.axhline(experiment.sigma, color="k", ls="--", lw=1, label="true $\\sigma_1$ (SVD)")
     left.set_xlabel("iteration k")
-    left.set_title(f"gap $\\sigma_2/\\sigma_1$ = {experiment.gap:.2f}")
+    left.set_title(f"ratio $\\sigma_2/\\sigma_1$ = {experiment.ratio:.2f}")
     left.legend(loc="lower right", fontsize=8)
     curves = (  # (values, marker or line, colour, label): measured as markers, theory as lines
         (experiment.rel_error.abs(), "o", "C0", "sigma rel. error"),
@@ -86,34 +99,34 @@ def draw_convergence(fig: Figure, experiment) -> None:
     fig.tight_layout()
 
 
-def plot_gap_comparison(experiments: Sequence, ax: Axes | None = None) -> Axes:
-    """Relative error of the sigma estimate vs k for several gaps: measured dots, theory lines,
-    and the pure rate (sigma2/sigma1)^(4k) dashed (scaled to meet the theory at the end)."""
-    ax = ax if ax is not None else plt.figure(figsize=(6.0, 3.6)).gca()
+def plot_ratio_comparison(experiments: Sequence, ax: Axes | None = None) -> Axes:
+    """Relative error of the sigma estimate vs k, one colour per ratio sigma2/sigma1.
+
+    Dots: measured. Solid line: the exact prediction from the start vector. Dashed line: the
+    pure rate ratio^(4k), drawn from 1 at k = 0 so that it stays apart from the data and only
+    its slope is compared. A second legend explains the three line styles.
+    """
+    from matplotlib.lines import Line2D
+
+    ax = ax if ax is not None else plt.figure(figsize=(6.6, 3.8)).gca()
     for i, exp in enumerate(experiments):
         color = f"C{i}"
         k = torch.arange(1, len(exp.estimate) + 1, dtype=torch.float64)
-        ax.semilogy(
-            k,
-            exp.rel_error.abs().clamp_min(_FLOOR),
-            "o",
-            ms=3,
-            color=color,
-            label=f"gap {exp.gap:.2f}",
-        )
+        ax.semilogy(k, exp.rel_error.abs().clamp_min(_FLOOR), "o", ms=3, color=color,
+                    label=f"ratio {exp.ratio:.2f}")
         ax.semilogy(k, exp.rel_error_theory.clamp_min(_FLOOR), "-", color=color, lw=1)
-        # the asymptotic rate, anchored where the theory is still well above rounding
-        ok = (exp.rel_error_theory > 1e-13).nonzero()
-        j = int(ok[-1]) if len(ok) else 0
-        rate = exp.rel_error_theory[j] * exp.gap ** (4 * (k - k[j]))
-        ax.semilogy(k, rate.clamp_min(_FLOOR), "--", color=color, lw=0.8, alpha=0.7)
+        ax.semilogy(k, (exp.ratio ** (4 * k)).clamp_min(_FLOOR), "--", color=color, lw=1.6)
     ax.set_ylim(1e-17, 10)
     ax.set_xlabel("iteration k")
     ax.set_ylabel("$(\\sigma_1 - \\hat\\sigma_k) / \\sigma_1$")
-    ax.set_title(
-        "dots: measured, lines: theory, dashed: rate $(\\sigma_2/\\sigma_1)^{4k}$", fontsize=9
-    )
-    ax.legend(fontsize=8)
+    colours = ax.legend(fontsize=8, loc="upper right", title="colour", title_fontsize=8)
+    ax.add_artist(colours)
+    styles = [
+        Line2D([], [], color="0.3", marker="o", ls="", ms=4, label="measured"),
+        Line2D([], [], color="0.3", ls="-", lw=1, label="exact prediction"),
+        Line2D([], [], color="0.3", ls="--", lw=1.6, label="rate $(\\sigma_2/\\sigma_1)^{4k}$"),
+    ]
+    ax.legend(handles=styles, fontsize=8, loc="lower left", title="style", title_fontsize=8)
     return ax
 
 
@@ -159,3 +172,63 @@ def plot_spectra(spectra: Mapping[str, Tensor], ax: Axes | None = None) -> Axes:
     ax.set_ylabel("singular value $\\sigma_i$")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_disjoint_supports(
+    optimal,
+    critics: Mapping[str, Tensor] | None = None,
+    slope_at_fake: float | None = None,
+    fig: Figure | None = None,
+) -> Figure:
+    """Notebook 01's opening picture: real and fake data as two narrow bumps on a line.
+
+    Left: the optimal discriminator D* (an :class:`~sngan_edu.experiments.critics.OptimalD1D`),
+    about 0 on the fake bump and 1 on the real one, flat at the fake samples. Right: critics
+    given as values on ``optimal.x`` (name -> tensor), e.g. the best 1-Lipschitz critic and a
+    trained SN critic; ``slope_at_fake`` draws the gradient the generator gets there as an
+    arrow pointing from the fake bump towards the real one.
+    """
+    fig = fig if fig is not None else plt.figure(figsize=(9.0, 3.4))
+    left, right = fig.subplots(1, 2)
+    x = optimal.x.numpy()
+    fake_x = float(optimal.x[int(optimal.fake_density.argmax())])
+
+    def bumps(ax: Axes, base: float, height: float) -> None:
+        for density, color, label in ((optimal.real_density, "tab:green", "real data"),
+                                      (optimal.fake_density, "tab:red", "fake data")):
+            top = base + height * (density / density.max()).numpy()
+            ax.fill_between(x, base, top, color=color, alpha=0.25, lw=0, label=label)
+        ax.set_xlabel("x")
+
+    bumps(left, 0.0, 1.0)
+    left.plot(x, optimal.d_star.numpy(), color="k", lw=2, label="optimal $D^*(x)$")
+    left.annotate("$D^*$ is flat here:\ngradient $\\approx 0$", xy=(fake_x, 0.02),
+                  xytext=(fake_x - 0.8, 0.55), fontsize=9,
+                  arrowprops={"arrowstyle": "->", "color": "0.3"})
+    left.set_ylim(-0.05, 1.15)
+    left.set_ylabel("D(x)")
+    left.set_title("no constraint: the optimal discriminator", fontsize=10)
+    left.legend(fontsize=8, loc="center right")
+    right.set_title("1-Lipschitz: the slope joins fake to real", fontsize=10)
+    right.set_ylabel("critic value")
+    if critics:
+        curves = {name: torch.as_tensor(v).detach().double().flatten().numpy()
+                  for name, v in critics.items()}
+        low = min(float(v.min()) for v in curves.values())
+        high = max(float(v.max()) for v in curves.values())
+        span = max(high - low, 1e-9)
+        bumps(right, low - 0.15 * span, 0.45 * span)
+        for i, (name, values) in enumerate(curves.items()):
+            right.plot(x, values, color=f"C{i}", lw=1.5 if i == 0 else 2,
+                       ls="--" if i == 0 else "-", label=name)
+        right.set_ylim(low - 0.17 * span, high + 0.1 * span)
+        if slope_at_fake is not None:
+            y0 = low + 0.02 * span
+            length = 1.5 * max(min(float(slope_at_fake), 2.0), 0.0)
+            right.annotate("", xy=(fake_x + length, y0), xytext=(fake_x, y0),
+                           arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 2})
+            right.text(fake_x + 0.25, y0 - 0.1 * span, f"slope {slope_at_fake:.2f}: towards real",
+                       color="tab:red", fontsize=9)
+        right.legend(fontsize=8, loc="upper left", framealpha=0.9)
+    fig.tight_layout()
+    return fig

@@ -69,6 +69,43 @@ def draw_samples(
         ax.set_title(title, fontsize=9)
 
 
+def pick_snapshots(
+    snapshots: Sequence[tuple[int, torch.Tensor]], max_panels: int = 5
+) -> list[tuple[int, torch.Tensor]]:
+    """At most ``max_panels`` snapshots, evenly spaced in *steps* from the first to the last
+    (the nearest snapshot to each target step, each at most once): a run of 333 steps
+    snapshotted every 83 shows 0, 83, 166, 249, 333, not 332 and 333 side by side."""
+    if not snapshots:
+        return []
+    steps = np.array([step for step, _ in snapshots], dtype=float)
+    targets = np.linspace(steps[0], steps[-1], min(max_panels, len(snapshots)))
+    picked = sorted({int(np.abs(steps - t).argmin()) for t in targets})
+    return [snapshots[i] for i in picked]
+
+
+def draw_sample_rows(
+    fig: Figure,
+    rows: Mapping[str, Sequence[tuple[str, torch.Tensor]]],
+    dataset: str,
+) -> None:
+    """A table of scatter plots: one row per key of ``rows`` (its label on the left), one
+    panel per ``(title, samples)`` of that row."""
+    n_cols = max((len(panels) for panels in rows.values()), default=0)
+    if not n_cols:
+        return
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
+    for r, (label, panels) in enumerate(rows.items()):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            if c >= len(panels):
+                ax.set_axis_off()
+                continue
+            title, samples = panels[c]
+            draw_samples(ax, samples, dataset, title=title)
+        axes[r][0].set_ylabel(label, fontsize=9)
+    fig.tight_layout()
+
+
 def draw_snapshots(
     fig: Figure,
     snapshots: Sequence[tuple[int, torch.Tensor]],
@@ -76,15 +113,10 @@ def draw_snapshots(
     label: str = "",
     max_panels: int = 5,
 ) -> None:
-    """One row of sample scatter plots over training (e.g. ``SampleSnapshot.snapshots``)."""
-    if not snapshots:
-        return
-    pick = np.unique(np.linspace(0, len(snapshots) - 1, min(max_panels, len(snapshots))).round())
-    axes = fig.subplots(1, len(pick), squeeze=False)[0]
-    for ax, index in zip(axes, pick.astype(int), strict=True):
-        step, samples = snapshots[index]
-        draw_samples(ax, samples, dataset, title=f"{label} step {step}".strip())
-    fig.tight_layout()
+    """One row of sample scatter plots over training (e.g. ``SampleSnapshot.snapshots``),
+    titled "step N", with ``label`` on the left."""
+    picked = pick_snapshots(snapshots, max_panels)
+    draw_sample_rows(fig, {label: [(f"step {step}", x) for step, x in picked]}, dataset)
 
 
 def draw_landscapes(
@@ -117,7 +149,14 @@ def draw_landscapes(
         ax.grid(False)
     if samples is not None:
         x = torch.as_tensor(samples)[:1000].detach().cpu()
-        ax_d.scatter(x[:, 0], x[:, 1], s=1, color="white", alpha=0.5, lw=0)
+        inside = (x.abs() <= half).all(dim=1)
+        ax_d.scatter(x[inside, 0], x[inside, 1], s=1, color="white", alpha=0.5, lw=0)
+        if not inside.all():  # say so, instead of letting the axes grow to show them
+            outside = 100.0 * float((~inside).double().mean())
+            ax_d.set_title(f"D(x); {outside:.0f}% of the samples off the map", fontsize=9)
+    for ax in (ax_d, ax_g):
+        ax.set_xlim(-half, half)
+        ax.set_ylim(-half, half)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

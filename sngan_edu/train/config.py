@@ -3,6 +3,14 @@
 ``steps`` counts generator updates; each follows ``n_dis`` discriminator updates. The Adam
 settings come from a preset: the paper's settings A-F (Table 1) or its ResNet setting
 (:mod:`sngan_edu.train.presets`); any field left as None takes the preset's value.
+
+Speed options that keep the math (up to rounding): ``fused_adam`` (None: on for CUDA only),
+``channels_last``, ``compile`` (``torch.compile`` of G and D). ``amp`` changes the arithmetic:
+``"bf16"`` or ``"fp16"`` run the networks' convolutions and matrix products under
+``torch.autocast`` in that type (``fp16`` with a gradient scaler); the defaults (``"none"``,
+compile off) train in float32 exactly as before. ``batch_size`` is the global batch when
+several processes train together (``torchrun``, :mod:`sngan_edu.train.distributed`), so it must
+divide by their number.
 """
 
 from __future__ import annotations
@@ -13,9 +21,14 @@ from sngan_edu.checks import check_bool, check_choice, check_int
 from sngan_edu.device import resolve_device
 from sngan_edu.losses import LOSS_NAMES
 from sngan_edu.regularizers import REGULARIZER_NAMES
+from sngan_edu.train.distributed import check_batch_size
 from sngan_edu.train.presets import PRESET_NAMES, get_preset
 
 LR_DECAYS = ("none", "linear")
+#: Mixed precision: none (float32), bf16 (bfloat16 autocast), fp16 (float16 autocast + scaler).
+AMP_CHOICES = ("none", "bf16", "fp16")
+#: ``compile`` values: False (eager), True (torch.compile's default mode) or a torch.compile mode.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -54,7 +67,9 @@ class TrainConfig:
     g_ema: float | None = None  # decay of an exponential moving average of G's weights (or None)
     channels_last: bool = False  # NHWC conv weights: faster oneDNN kernels on CPU (same math)
     translate: int = 0  # D sees real and fake shifted by up to this many pixels (DiffAugment)
-    fused_adam: bool = False  # torch's one-kernel Adam on CPU/CUDA (same update, faster)
+    fused_adam: bool | None = None  # torch's one-kernel Adam (same update, faster); None: CUDA
+    amp: str = "none"  # mixed precision: "none" | "bf16" | "fp16" (autocast; fp16 with a scaler)
+    compile: bool | str = False  # torch.compile G and D: False | True | a mode, "reduce-overhead"
 
     def optimizer_settings(self) -> dict[str, float | int]:
         """The resolved ``lr_d``, ``lr_g``, ``beta1``, ``beta2`` and ``n_dis``."""
@@ -101,8 +116,18 @@ class TrainConfig:
         if self.num_threads is not None:
             check_int("num_threads", self.num_threads)
         check_int("translate", self.translate, minimum=0)
-        for name in ("channels_last", "fused_adam"):
-            check_bool(name, getattr(self, name))
+        check_bool("channels_last", self.channels_last)
+        if self.fused_adam is not None:
+            check_bool("fused_adam", self.fused_adam)
+        check_choice("amp", self.amp, AMP_CHOICES)
+        if not isinstance(self.compile, bool):
+            check_choice("compile", self.compile, (False, True, *COMPILE_MODES))
+        if self.amp == "fp16" and self.regularizer == "gp":
+            raise ValueError("amp='fp16' does not support regularizer='gp' (the penalty's inner "
+                             "gradient would need its own loss scaling); use amp='bf16'")
+        if self.compile is not False and self.regularizer == "gp":
+            raise ValueError("compile does not support regularizer='gp': torch.compile has no "
+                             "double backward, which the gradient penalty needs")
         if self.g_ema is not None and not (
             isinstance(self.g_ema, (int, float)) and not isinstance(self.g_ema, bool)
             and 0 < self.g_ema < 1
@@ -110,10 +135,11 @@ class TrainConfig:
             raise ValueError(f"g_ema must be a decay in (0, 1), e.g. 0.99, or None; "
                              f"got {self.g_ema!r}")
         resolve_device(self.device)  # raises ValueError for unknown/unavailable devices
+        check_batch_size(self.batch_size)  # the global batch splits evenly across the ranks
 
 
 # Fields that may differ between a run and its resumption (they do not change the math).
 RESUME_FREE_FIELDS = {
     "steps", "device", "log_every", "checkpoint_dir", "checkpoint_every", "resume", "progress",
-    "max_seconds", "num_threads", "channels_last",
+    "max_seconds", "num_threads", "channels_last", "fused_adam", "compile",
 }

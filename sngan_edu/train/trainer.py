@@ -41,11 +41,57 @@ images or toy data: it takes ``G``, ``D``, a real-batch sampler and a
   up to rounding; ``num_threads`` sets torch's threads during ``fit`` only.
 - The progress bar (tqdm.auto) shows in an IPython kernel or a terminal, unless
   ``progress=False`` or the environment variable ``SNGAN_EDU_PROGRESS=0``.
+
+Beyond one device (all off by default; a single float32 process trains bit for bit as before):
+
+- **Data parallel.** Started by ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1), the
+  trainer joins the process group (:func:`sngan_edu.train.distributed.init`: ``gloo`` on the
+  CPU, ``nccl`` on CUDA, one GPU per process) and trains G and D wrapped in PyTorch's
+  ``DistributedDataParallel``, which averages the gradients of every update over the ranks.
+  ``batch_size`` is the global batch: every rank draws the whole global batch of noise, real
+  images and shifts from the same generators and trains on its own slice, so N processes equal
+  one process up to rounding, and checkpoints are the same whatever the number of ranks (a run
+  written by N ranks resumes on M); see :mod:`sngan_edu.train.distributed` for why. The losses
+  in ``history`` are averaged over the ranks every step (one small all-reduce), so every rank
+  sees the same numbers and stops (NaN, ``max_seconds``) at the same step. Rank 0 alone runs
+  the callbacks, shows the progress bar and writes checkpoints. With the gradient penalty the
+  interpolation weights come from the shared noise stream with the per-rank size, so a GP run
+  depends on the number of ranks (the rest of the run does not).
+- **Spectral norm under DDP.** SN's power-iteration vectors ``u``, ``v`` are buffers, and DDP
+  by default broadcasts rank 0's buffers before every forward. Here G and D are wrapped without
+  that broadcast (StudioGAN's ``broadcast_buffers=False``; torch's newer spelling
+  ``forward_sync_buffers=False`` still sends rank 0's buffers once, at the start). Every rank
+  holds bit-identical weights (sent from rank 0 at the start; then every rank applies the same
+  all-reduced gradient with the same optimizer state), so every rank's own power iteration
+  computes bit-identical ``u``, ``v``: a broadcast would send what every rank already has, one
+  collective per forward (``n_dis`` + 1 per step, more with ``joint_d_forward=False``), and
+  write into buffers that an earlier forward of the same step may have saved for its backward
+  (torch's older hook-based SN saved them uncloned: the in-place error reproductions hit).
+  The power iteration count stays the one-process one: one per training-mode forward, whether
+  D scores real and fake in one forward or two, and in the generator step, where D runs
+  unwrapped (frozen: no gradient to share, so DDP needs no ``find_unused_parameters``). The
+  test checks ``u``, ``v`` equal on all ranks after training. BatchNorm layers (G's) normalize
+  with their rank's slice of the batch and keep their own running statistics; rank 0's are
+  the ones saved. For statistics over the global batch on GPUs, convert G with
+  ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` before training.
+- **Mixed precision** (``amp="bf16"`` or ``"fp16"``): the forwards of G and D run under
+  ``torch.autocast`` (their outputs come back in float32, so losses are float32); backward and
+  the optimizer step run outside it, as torch recommends. SN's power iteration and its
+  division W / sigma stay in float32 (see :meth:`sngan_edu.sn.SpectralNorm.forward`). ``fp16``
+  scales the losses with ``torch.amp.GradScaler`` (one per network, saved in checkpoints).
+- **compile** (True or a ``torch.compile`` mode): G and D are compiled (``dynamic=False``) by
+  :func:`compile_module`; the SN parametrization compiles, its in-place buffer updates
+  included, and the compiled run equals the eager one up to rounding, once a torch bug that
+  silently corrupted SN's weight gradients is worked around (see :func:`compile_module`).
+  Not with the gradient penalty (no double backward in torch.compile). ``"reduce-overhead"``
+  (CUDA graphs) marks a new step before each update.
+- ``fused_adam=None`` (the default) uses the fused Adam on CUDA only.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import os
 import sys
@@ -65,10 +111,93 @@ from sngan_edu.gan_step import discriminator_step, generator_step, has_batchnorm
 from sngan_edu.losses import get_loss
 from sngan_edu.sn import apply_spectral_norm, has_spectral_norm
 from sngan_edu.train import checkpoint as ckpt
+from sngan_edu.train import distributed
 from sngan_edu.train.callbacks import Callback
 from sngan_edu.train.config import RESUME_FREE_FIELDS, TrainConfig
 
 Sampler = Callable[[int, torch.Generator], Tensor]
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Autocast(nn.Module):
+    """``module``'s forward under ``torch.autocast(device_type, dtype)``, output in float32.
+
+    Only the forward is autocast: the backward of a loss computed from the output runs outside
+    the context, as torch recommends. The float32 output keeps losses in float32.
+    """
+
+    def __init__(self, module: nn.Module, device_type: str, dtype: torch.dtype):
+        super().__init__()
+        self.module = module
+        self.device_type = device_type
+        self.dtype = dtype
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            out = self.module(*args, **kwargs)
+        return out.float() if torch.is_tensor(out) and out.is_floating_point() else out
+
+
+class SaveDontRecompute:
+    """An inductor partitioner that saves what the backward needs and recomputes nothing.
+
+    torch's ``default_partition`` (what the ``aot_eager`` backend uses) behind inductor's
+    ``custom_partitioner_fn`` option; see :func:`compile_module` for why. Registered as a
+    ``torch._inductor.custom_graph_pass.CustomPartitionerFn`` when first used (importing
+    inductor takes a second or two, too long for every import of the trainer); defined at
+    module level so that inductor can pickle it into its cache key and reuse compiled graphs
+    across processes.
+    """
+
+    def __call__(self, gm, joint_inputs, **kwargs):
+        from torch._functorch.partitioners import default_partition
+
+        kwargs.pop("compiler", None)
+        return default_partition(gm, joint_inputs, **kwargs)
+
+    def uuid(self) -> str:
+        return "sngan_edu.default_partition.v1"
+
+
+def compile_module(module: nn.Module, mode: str = "default") -> nn.Module:
+    """``torch.compile(module)`` (inductor, ``dynamic=False``) that gets SN's gradients right.
+
+    Inductor's default partitioner (min-cut rematerialization) may recompute in the backward a
+    value the forward read from a buffer that the same forward then updated in place; the
+    recomputation reads the updated buffer. SN's power iteration is exactly that: ``u`` is
+    computed from ``v``, then ``v`` is overwritten, and the backward of W / sigma needs ``u``.
+    With torch 2.14 on the CPU the weight gradient of a spectrally normalized Linear(2, 32)
+    came out wrong by 7e-3 (in float64; forward and buffers were right), silently, with this
+    library's SN and with torch's own ``spectral_norm`` alike. Upstream fix: pytorch/pytorch
+    PR #197039 ("Don't recompute reads of mutated inputs or mutable buffers"). Until then the
+    joint graph is split by :class:`SaveDontRecompute`. ``mode`` is a torch.compile mode.
+    """
+    from torch._inductor import list_mode_options
+    from torch._inductor.custom_graph_pass import CustomPartitionerFn
+
+    CustomPartitionerFn.register(SaveDontRecompute)
+    options = {**list_mode_options(mode), "custom_partitioner_fn": SaveDontRecompute()}
+    return torch.compile(module, dynamic=False, options=options)
+
+
+class ScaledOptimizer:
+    """What the GAN step sees as its optimizer under fp16: ``step`` goes through a GradScaler.
+
+    ``scaler.step`` unscales the gradients and skips the update if any is Inf/NaN; ``update``
+    then adapts the scale. The loss is scaled by the loss function the trainer passes.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler):
+        self.optimizer = optimizer
+        self.scaler = scaler
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
 
 class DivergenceError(RuntimeError):
@@ -121,7 +250,17 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise ValueError(f"callbacks must be Callback instances; got {cb!r}")
         self.config = config
-        self.device = resolve_device(config.device)
+        device = resolve_device(config.device)
+        distributed.init(device)  # joins torchrun's process group; nothing in a single process
+        self.device = distributed.local_device(device)
+        self.world_size = distributed.world_size()
+        self.rank = distributed.rank()
+        self.is_main = self.rank == 0
+        # This rank's rows of every global batch (None in a single process: all of it).
+        self._rows = distributed.batch_slice(config.batch_size) if self.world_size > 1 else None
+        self.amp_dtype = AMP_DTYPES[config.amp]
+        if self.amp_dtype is not None:
+            self._check_amp()
         # channels_last changes only the memory layout of 4-d weights (conv kernels run NHWC).
         layout = torch.channels_last if config.channels_last else torch.preserve_format
         self.G = G.to(self.device, memory_format=layout)
@@ -149,10 +288,18 @@ class Trainer:
         betas = (float(opt["beta1"]), float(opt["beta2"]))
         # The fused kernel updates all of a model's weights in one pass instead of a Python loop
         # of small ops per tensor (about 4x faster on notebook 05's CPU models).
-        fused = config.fused_adam and self.device.type in ("cpu", "cuda")
+        fused = config.fused_adam if config.fused_adam is not None else self.device.type == "cuda"
+        fused = fused and self.device.type in ("cpu", "cuda")
         adam = functools.partial(torch.optim.Adam, betas=betas, fused=fused or None)
         self.opt_g = adam(self.G.parameters(), lr=opt["lr_g"])
         self.opt_d = adam(self.D.parameters(), lr=opt["lr_d"])
+        # fp16: one gradient scaler per network (their gradients differ by orders of magnitude).
+        self.scaler_d: torch.amp.GradScaler | None = None
+        self.scaler_g: torch.amp.GradScaler | None = None
+        if config.amp == "fp16":
+            self.scaler_d = torch.amp.GradScaler(self.device.type)
+            self.scaler_g = torch.amp.GradScaler(self.device.type)
+        self._unscaled_loss: Tensor | None = None
         # The averaged generator (torch's AveragedModel, buffers included so BatchNorm's running
         # statistics are averaged too). D is never averaged: an average of SN's u/v vectors
         # would shrink them and underestimate sigma.
@@ -186,32 +333,118 @@ class Trainer:
         if config.resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
             self.load_state_dict(ckpt.load(self.checkpoint_path, map_location=self.device))
             self.last_checkpoint_step = self.step
+        self._build_step_modules()
+
+    def _check_amp(self) -> None:
+        kind = self.device.type
+        if not torch.amp.is_autocast_available(kind):
+            raise ValueError(f"amp={self.config.amp!r}: torch.autocast is not available on "
+                             f"{kind}; use amp='none'")
+        if (self.amp_dtype is torch.bfloat16 and kind == "cuda"
+                and not torch.cuda.is_bf16_supported()):
+            raise ValueError("amp='bf16' needs a GPU with bfloat16 support; use amp='fp16'")
+
+    def _build_step_modules(self) -> None:
+        """The modules the steps call: G and D, wrapped for autocast, DDP and compile as asked.
+
+        ``self.G``/``self.D`` stay the plain models (state dicts, sampling, callbacks). D runs
+        DDP-wrapped in its own update and plain (frozen, nothing to all-reduce) inside G's;
+        G's fake batch for D is drawn plain under no_grad. Without amp, DDP and compile these
+        are ``self.G`` and ``self.D`` themselves.
+        """
+        cfg = self.config
+        g, d = self.G, self.D
+        if self.amp_dtype is not None:
+            g = Autocast(g, self.device.type, self.amp_dtype)
+            d = Autocast(d, self.device.type, self.amp_dtype)
+        g_train, d_train = g, d
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # No buffer broadcast at each forward: every rank's power iteration gives the same
+            # u, v (see the module docstring). Buffers are still sent from rank 0 once, at the
+            # start (torch >= 2.12 names this forward_sync_buffers=False; before, the older
+            # broadcast_buffers=False, which also relies on equal seeds for the start).
+            ddp_args = inspect.signature(DistributedDataParallel).parameters
+            no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in ddp_args
+                       else {"broadcast_buffers": False})
+            g_train = DistributedDataParallel(g, device_ids=ids, **no_sync)
+            d_train = DistributedDataParallel(d, device_ids=ids, **no_sync)
+        self._cudagraphs = cfg.compile == "reduce-overhead"
+        if cfg.compile is not False:
+            mode = "default" if cfg.compile is True else cfg.compile
+            compiled = functools.partial(compile_module, mode=mode)
+            g_fake, d_frozen = compiled(g), compiled(d)
+            g_train = g_fake if g_train is g else compiled(g_train)
+            d_train = d_frozen if d_train is d else compiled(d_train)
+            g, d = g_fake, d_frozen
+        self._G_fake, self._G_train, self._D_train, self._D_frozen = g, g_train, d_train, d
+        self._opt_d_step = self.opt_d if self.scaler_d is None else ScaledOptimizer(
+            self.opt_d, self.scaler_d)
+        self._opt_g_step = self.opt_g if self.scaler_g is None else ScaledOptimizer(
+            self.opt_g, self.scaler_g)
+        self._d_loss = self.loss.d_loss if self.scaler_d is None else self._scaled(
+            self.loss.d_loss, self.scaler_d)
+        self._g_loss = self.loss.g_loss if self.scaler_g is None else self._scaled(
+            self.loss.g_loss, self.scaler_g)
+
+    def _scaled(self, loss_fn: Callable[..., Tensor], scaler: torch.amp.GradScaler):
+        """``loss_fn`` times the scaler's scale; the unscaled loss is kept for the history."""
+
+        def scaled(*args: Tensor) -> Tensor:
+            loss = loss_fn(*args)
+            self._unscaled_loss = loss.detach()
+            return scaler.scale(loss)
+
+        return scaled
 
     # ------------------------------------------------------------------ training steps
     def _noise(self, n: int) -> Tensor:
-        return torch.randn(n, self.config.z_dim, generator=self.z_generator, device=self.device)
+        z = torch.randn(n, self.config.z_dim, generator=self.z_generator, device=self.device)
+        return z if self._rows is None else z[self._rows]
 
     def _augment(self, images: Tensor) -> Tensor:
-        """What D sees: ``images`` randomly shifted if ``config.translate`` > 0 (else as is)."""
+        """What D sees: ``images`` randomly shifted if ``config.translate`` > 0 (else as is).
+
+        With several ranks, ``images`` is this rank's slice: the shifts are drawn for the whole
+        global batch (placed around the slice as zeros) and the slice's own are applied, so the
+        draws are the 1-process run's.
+        """
         if not self.config.translate:
             return images
-        return random_translate(images, self.config.translate, self.augment_generator)
+        rows = self._rows
+        if rows is None:
+            return random_translate(images, self.config.translate, self.augment_generator)
+        n, rest = self.config.batch_size, images.shape[1:]
+        full = torch.cat((images.new_zeros(rows.start, *rest), images,
+                          images.new_zeros(n - rows.stop, *rest)))
+        return random_translate(full, self.config.translate, self.augment_generator)[rows]
 
     def _d_step(self) -> Tensor:
         cfg = self.config
-        real = self.sample_real(cfg.batch_size, self.data_generator).to(self.device,
-                                                                        non_blocking=True)
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        real = self.sample_real(cfg.batch_size, self.data_generator)
+        if self._rows is not None:
+            real = real[self._rows]
+        real = real.to(self.device, non_blocking=True)
         with torch.no_grad():
-            fake = self.G(self._noise(cfg.batch_size))
-        return discriminator_step(
-            self.D, self.opt_d, self._augment(real), self._augment(fake), self.loss.d_loss,
-            cfg.regularizer, joint=self.joint_d_forward, gp_lambda=cfg.gp_lambda,
+            fake = self._G_fake(self._noise(cfg.batch_size))
+        loss = discriminator_step(
+            self._D_train, self._opt_d_step, self._augment(real), self._augment(fake),
+            self._d_loss, cfg.regularizer, joint=self.joint_d_forward, gp_lambda=cfg.gp_lambda,
             clip_c=cfg.clip_c, generator=self.z_generator,
         ).loss
+        return loss if self.scaler_d is None else self._unscaled_loss
 
     def _g_step(self) -> Tensor:
-        loss = generator_step(self.G, self.D, self.opt_g, self._noise(self.config.batch_size),
-                              self.loss.g_loss, self._augment)
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        loss = generator_step(self._G_train, self._D_frozen, self._opt_g_step,
+                              self._noise(self.config.batch_size), self._g_loss, self._augment)
+        if self.scaler_g is not None:
+            loss = self._unscaled_loss
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
         return loss
@@ -227,10 +460,11 @@ class Trainer:
         cfg = self.config
         self.G.train()
         self.D.train()
-        callbacks = self.callbacks
+        # Several ranks: rank 0 alone observes and writes (callbacks, progress bar, checkpoints).
+        callbacks = self.callbacks if self.is_main else []
         for cb in callbacks:
             cb.on_train_begin(self)
-        if _want_progress(cfg.progress) and self.step < total:
+        if self.is_main and _want_progress(cfg.progress) and self.step < total:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, initial=self.step, desc="training", unit="step",
@@ -247,6 +481,8 @@ class Trainer:
         base_lrs = [(group, lr) for optimizer, lr in pairs for group in optimizer.param_groups]
         log_every, ckpt_every = cfg.log_every, cfg.checkpoint_every
         pending = self._pending
+        world = self.world_size
+        out_of_time = False
         try:
             while self.step < total:
                 if decay:  # linear decay to 0 at config.steps, from the step count alone
@@ -258,6 +494,14 @@ class Trainer:
                 loss_g = g_step()
                 self.step += 1
                 step = self.step
+                if world > 1:  # the global batch's losses, and one clock for all the ranks
+                    parts = [loss_d, loss_g]
+                    if deadline is not None:
+                        late = float(time.perf_counter() > deadline)
+                        parts.append(torch.full((), late, device=loss_d.device))
+                    reduced = distributed.all_reduce_mean(torch.stack(parts))
+                    loss_d, loss_g = reduced[0], reduced[1]
+                    out_of_time = deadline is not None and bool(reduced[2] > 0)
                 pending.append((loss_d, loss_g))
                 if step % log_every == 0:
                     self.sync()
@@ -266,7 +510,8 @@ class Trainer:
                         cb.on_step(self)
                 if ckpt_every and step % ckpt_every == 0:
                     self.save_checkpoint()
-                if deadline is not None and time.perf_counter() > deadline:
+                if out_of_time or (world == 1 and deadline is not None
+                                   and time.perf_counter() > deadline):
                     break
             self.sync()
             if self.checkpoint_path is not None and self.last_checkpoint_step != self.step:
@@ -350,9 +595,14 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue bit for bit: models (with SN buffers), optimizers,
-        RNG states, step, history and config."""
+        RNG states, step, history and config.
+
+        The same on every rank of a data-parallel run (see the module docstring), so any
+        number of ranks can resume it; ``world_size`` records how many wrote it.
+        """
         state: dict[str, Any] = {
             "format": 1,
+            "world_size": self.world_size,
             "step": self.step,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
@@ -367,6 +617,9 @@ class Trainer:
         }
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
+        if self.scaler_d is not None and self.scaler_g is not None:
+            state["scaler_d"] = self.scaler_d.state_dict()
+            state["scaler_g"] = self.scaler_g.state_dict()
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         if hasattr(self.sample_real, "state_dict"):
@@ -393,6 +646,9 @@ class Trainer:
             self.G_ema.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.scaler_d is not None and self.scaler_g is not None and "scaler_d" in state:
+            self.scaler_d.load_state_dict(state["scaler_d"])
+            self.scaler_g.load_state_dict(state["scaler_g"])
         torch.set_rng_state(state["rng_torch"])
         self.z_generator.set_state(state["rng_z"])
         self.data_generator.set_state(state["rng_data"])
@@ -406,11 +662,15 @@ class Trainer:
         self.step = int(state["step"])
 
     def save_checkpoint(self) -> Path:
-        """Check for NaN/Inf, then write ``checkpoint_dir/checkpoint.pt`` atomically."""
+        """Check for NaN/Inf, then write ``checkpoint_dir/checkpoint.pt`` atomically.
+
+        Every rank checks; rank 0 alone writes (all ranks hold the same state).
+        """
         if self.checkpoint_path is None:
             raise ValueError("save_checkpoint needs config.checkpoint_dir")
         self.sync()
-        ckpt.save_atomic(self.state_dict(), self.checkpoint_path)
+        if self.is_main:
+            ckpt.save_atomic(self.state_dict(), self.checkpoint_path)
         self.last_checkpoint_step = self.step
         return self.checkpoint_path
 
@@ -428,4 +688,5 @@ def train(
     return trainer
 
 
-__all__ = ["DivergenceError", "Sampler", "Trainer", "train"]
+__all__ = ["AMP_DTYPES", "Autocast", "DivergenceError", "Sampler", "SaveDontRecompute",
+           "ScaledOptimizer", "Trainer", "compile_module", "train"]

@@ -11,14 +11,14 @@ from sngan_edu.experiments.convergence import ConvergenceExperiment, convergence
 
 
 class PowerIterationExplorer:
-    """Sliders for iterations, spectral gap and matrix size driving a live convergence plot.
+    """Sliders for iterations, the ratio sigma2/sigma1 and matrix size driving a live plot.
 
     ``show()`` displays the controls and the figure; moving a slider calls
     :func:`convergence_experiment` and redraws the figure in place. Works headless: the first
     frame is drawn by ``show()`` itself.
     """
 
-    def __init__(self, n_iters: int = 30, gap: float = 0.8, size: int = 64, seed: int = 0):
+    def __init__(self, n_iters: int = 30, ratio: float = 0.8, size: int = 64, seed: int = 0):
         import ipywidgets as widgets
 
         from sngan_edu.plots.live import LiveFigure
@@ -29,16 +29,17 @@ class PowerIterationExplorer:
         self.n_iters = widgets.IntSlider(
             value=n_iters, min=1, max=100, description="iterations k", style=style
         )
-        self.gap = widgets.FloatSlider(
-            value=gap, min=0.5, max=0.99, step=0.01, description="gap sigma2/sigma1", style=style
+        self.ratio = widgets.FloatSlider(
+            value=ratio, min=0.5, max=0.99, step=0.01, description="ratio sigma2/sigma1",
+            style=style,
         )
         self.size = widgets.IntSlider(
             value=size, min=4, max=256, step=4, description="matrix size", style=style
         )
-        self.controls = widgets.VBox([self.n_iters, self.gap, self.size])
+        self.controls = widgets.VBox([self.n_iters, self.ratio, self.size])
         self.figure = LiveFigure(draw_convergence, figsize=(8.0, 3.2))
         self.result: ConvergenceExperiment | None = None
-        for slider in (self.n_iters, self.gap, self.size):
+        for slider in (self.n_iters, self.ratio, self.size):
             slider.observe(self._on_change, names="value")
 
     def _on_change(self, _change: dict) -> None:
@@ -47,7 +48,7 @@ class PowerIterationExplorer:
     def refresh(self) -> ConvergenceExperiment:
         """Recompute with the current slider values and redraw; returns the experiment."""
         self.result = convergence_experiment(
-            self.n_iters.value, self.gap.value, self.size.value, self.seed
+            self.n_iters.value, self.ratio.value, self.size.value, self.seed
         )
         self.figure.update(self.result)
         return self.result

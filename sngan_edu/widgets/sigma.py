@@ -12,9 +12,13 @@ from sngan_edu.experiments.sigma_demo import SigmaHistory, max_normalized_sigma,
 
 
 def render_sigma_history(
-    history: SigmaHistory, title: str | None = None, figsize: tuple[float, float] = (8.0, 3.2)
+    history: SigmaHistory,
+    title: str | None = None,
+    figsize: tuple[float, float] = (8.0, 3.2),
+    log_excess: bool = True,
 ) -> bytes:
-    """PNG bytes of :func:`sngan_edu.plots.sigma.draw_sigma_history` (for an Image widget)."""
+    """PNG bytes of :func:`sngan_edu.plots.sigma.draw_sigma_history` (for an Image widget),
+    by default with sigma(W / estimate) - 1 on a log scale, as notebook 03 draws it."""
     import matplotlib.pyplot as plt
 
     from sngan_edu.plots.live import figure_png
@@ -22,7 +26,7 @@ def render_sigma_history(
 
     fig = plt.figure(figsize=figsize)
     try:
-        draw_sigma_history(fig, history, title=title)
+        draw_sigma_history(fig, history, title=title, log_excess=log_excess)
         return figure_png(fig)
     finally:
         plt.close(fig)

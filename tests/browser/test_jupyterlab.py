@@ -114,7 +114,7 @@ def test_notebook01_slider_redraws_plot_and_estimate(lab_server, page, artifacts
     last = page.locator(".jp-CodeCell").last
     # Run All stops at the first error, so output in the last cell means every cell ran; the
     # kernel going idle afterwards means it is free for widget messages.
-    done = last.locator(".jp-OutputArea-output", has_text="bounds 1 and 3")
+    done = last.locator(".jp-OutputArea-output", has_text="without the square root 0.3333")
     done.wait_for(timeout=RUN_ALL_TIMEOUT)
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
@@ -134,7 +134,7 @@ def test_notebook01_slider_redraws_plot_and_estimate(lab_server, page, artifacts
 
     slider = explorer.locator(".widget-slider", has_text="iterations k")
     slider.wait_for()
-    assert explorer.locator(".widget-slider").count() == 3  # iterations, gap, size
+    assert explorer.locator(".widget-slider").count() == 3  # iterations, ratio, size
     readout = slider.locator(".widget-readout")
     assert readout.inner_text().strip() == "30"
     image = explorer.locator(".jp-RenderedImage img")
@@ -166,7 +166,7 @@ def test_notebook01_slider_redraws_plot_and_estimate(lab_server, page, artifacts
     assert text_after != text_before
     match = re.search(r"after (\d+): ([0-9.]+)", text_after)
     assert match and int(match.group(1)) == 30 + STEPS, text_after
-    assert abs(float(match.group(2)) - 1.0) < 1e-6  # 35 iterations at gap 0.8: converged
+    assert abs(float(match.group(2)) - 1.0) < 1e-6  # 35 iterations at ratio 0.8: converged
 
     # The slider callback redrew the LiveFigure in place (update_display_data). Ask the kernel,
     # outside the notebook, for its slider value and current figure: the page must end up

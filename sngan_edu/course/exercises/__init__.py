@@ -1,0 +1,61 @@
+"""Friendly checks for the classroom exercises in ``notebooks/exercises/``.
+
+Each ``check_*`` function takes the student's function, calls it on small cases and compares what
+it does with an independent reference (SVD, torch's own spectral norm, autograd, the course's
+metrics). The checks test behaviour, not code, so any correct solution passes. On success they
+print the list of checks passed; on failure they raise :class:`ExerciseFailed` whose message says
+what was expected, what came back, and a hint that names the mistake when it is a known one. If
+the student's function still raises ``NotImplementedError`` (the stub of a student copy), the
+check raises ``NotImplementedError`` too, with a message that says which function is left to
+write.
+
+The checks cannot be fooled or hung by the function they check (see
+:mod:`sngan_edu.course.exercises.core`): references come first, from copies; inputs must come
+back unchanged; a time limit stops endless loops; ``sys.exit`` is caught; default dtype, grad mode
+and random streams are restored afterwards.
+
+One module per exercise notebook:
+
+- :mod:`~sngan_edu.course.exercises.power_iteration` (01): power iteration, tracking sigma;
+- :mod:`~sngan_edu.course.exercises.lipschitz` (02): gradient norms, the layer bound;
+- :mod:`~sngan_edu.course.exercises.sn_layer` (03): SN forward pass, its gradient, forgotten
+  layers;
+- :mod:`~sngan_edu.course.exercises.hinge_and_modes` (04): hinge losses, mode coverage, an SN
+  discriminator for the ring;
+- :mod:`~sngan_edu.course.exercises.discriminator_step` (05): one discriminator step.
+"""
+
+from sngan_edu.course.exercises.core import TICK, ExerciseFailed
+from sngan_edu.course.exercises.discriminator_step import check_discriminator_step
+from sngan_edu.course.exercises.hinge_and_modes import (
+    check_hinge_d_loss,
+    check_hinge_g_loss,
+    check_mode_coverage,
+    check_sn_ring_discriminator,
+    reference_mode_coverage,
+)
+from sngan_edu.course.exercises.lipschitz import check_gradient_norms, check_lipschitz_bound
+from sngan_edu.course.exercises.power_iteration import check_power_iteration, check_track_sigma
+from sngan_edu.course.exercises.sn_layer import (
+    check_sn_forward,
+    check_sn_gradient,
+    check_unnormalized_layers,
+)
+
+__all__ = [
+    "TICK",
+    "ExerciseFailed",
+    "check_power_iteration",
+    "check_track_sigma",
+    "check_gradient_norms",
+    "check_lipschitz_bound",
+    "check_sn_forward",
+    "check_sn_gradient",
+    "check_unnormalized_layers",
+    "check_hinge_d_loss",
+    "check_hinge_g_loss",
+    "check_mode_coverage",
+    "check_sn_ring_discriminator",
+    "check_discriminator_step",
+    "reference_mode_coverage",
+]

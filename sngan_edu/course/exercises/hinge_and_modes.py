@@ -1,0 +1,385 @@
+"""Checks of exercise 04: the hinge losses (4.1, 4.2), the mode-coverage metric (4.3) and an SN
+discriminator that can see the ring's modes (4.4)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sngan_edu import losses
+from sngan_edu.course.exercises.core import (
+    _fmt,
+    as_float,
+    close,
+    exercise_check,
+    new_checker,
+    require_unchanged,
+    seeded,
+    snapshot,
+    unpack,
+)
+from sngan_edu.course.exercises.sn_layer import reference_unnormalized_layers
+from sngan_edu.metrics import toy as toy_metrics
+
+
+def _loss_cases() -> list[tuple[torch.Tensor, torch.Tensor, str, str]]:
+    """(d_real, d_fake, what the D check says, what the G check says)."""
+    g = seeded(17)
+    return [
+        (torch.tensor([2.0, 0.5, -0.5]), torch.tensor([-2.0, 0.0, 1.5]),
+         "a batch of 3 with some margins met and some not",
+         "a batch of 3 fake scores"),
+        (torch.randn(16, generator=g) * 2, torch.randn(16, generator=g) * 2,
+         "a random batch of 16 (the loss is a mean, not a sum)",
+         "a random batch of 16 (the loss is a mean, not a sum)"),
+        (torch.full((4,), 3.0), torch.full((4,), -3.0),
+         "a perfect discriminator (all margins met): loss 0",
+         "scores far below -1 (no hinge: the loss is simply -mean)"),
+        (torch.randn(8, 1, generator=g), torch.randn(8, 1, generator=g),
+         "D outputs of shape (batch, 1)", "D outputs of shape (batch, 1)"),
+    ]
+
+
+#: Plausible wrong discriminator losses, each with the hint that names it. Matched on every
+#: case at once, so that two mistakes that agree on one batch are still told apart.
+_WRONG_D_LOSSES: tuple[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], str], ...] = (
+    (lambda r, f: (1 - r).mean() + (1 + f).mean(),
+     "the hinge is missing: clip each term at 0 with torch.relu (max(0, .)) before averaging, "
+     "so that scores beyond the margin stop counting."),
+    (lambda r, f: F.relu(1 + r).mean() + F.relu(1 - f).mean(),
+     "the signs are swapped: real scores should be pushed ABOVE +1 and fakes BELOW -1."),
+    (lambda r, f: F.relu(1 - r).mean() + F.relu(1 - f).mean(),
+     "the fake term has the wrong sign: max(0, 1 - D(G(z))) rewards fakes that score LOW "
+     "as if they were real. Fakes should be pushed below -1: max(0, 1 + D(G(z)))."),
+    (lambda r, f: F.relu(1 + r).mean() + F.relu(1 + f).mean(),
+     "the real term has the wrong sign: max(0, 1 + D(x)) pushes real scores DOWN. Real scores "
+     "should be pushed above +1: max(0, 1 - D(x))."),
+    (lambda r, f: F.relu(1 - r).sum() + F.relu(1 + f).sum(),
+     "you summed over the batch: use .mean(), so the loss does not grow with the batch size."),
+    (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+     "that is the vanilla GAN's loss (binary cross-entropy on logits, softplus), not the hinge "
+     "loss: the hinge is max(0, 1 -/+ score), flat once the margin is met."),
+    (lambda r, f: F.binary_cross_entropy_with_logits(torch.cat([r, f]), torch.cat(
+        [torch.ones_like(r), torch.zeros_like(f)])),
+     "that is the vanilla GAN's binary cross-entropy, not the hinge loss: the hinge is "
+     "max(0, 1 -/+ score), flat once the margin is met."),
+    (lambda r, f: f.mean() - r.mean(),
+     "that is the Wasserstein critic's loss (no margin, no clipping); the hinge loss clips "
+     "each term: max(0, 1 - D(x)) and max(0, 1 + D(G(z)))."),
+    (lambda r, f: 0.5 * (F.relu(1 - r).mean() + F.relu(1 + f).mean()),
+     "your loss is half the expected one: average each term over its own batch and ADD the two "
+     "means (averaging real and fake together halves it)."),
+    (lambda r, f: F.relu(-r).mean() + F.relu(f).mean(),
+     "the margin is missing: max(0, 1 - D(x)) asks real scores to pass +1, not just 0."),
+    (lambda r, f: F.relu(1 - r).mean(),
+     "only the real term: add the fake term, the mean of max(0, 1 + D(G(z)))."),
+    (lambda r, f: F.relu(1 + f).mean(),
+     "only the fake term: add the real term, the mean of max(0, 1 - D(x))."),
+)
+
+_WRONG_G_LOSSES: tuple[tuple[Callable[[torch.Tensor], torch.Tensor], str], ...] = (
+    (lambda f: F.relu(1 - f).mean(),
+     "that is a hinge on the fakes; the SNGAN generator loss has no clipping: it keeps pushing "
+     "D(G(z)) up, however high it already is."),
+    (lambda f: f.mean(),
+     "the sign: the generator wants D(G(z)) LARGE, so it minimizes minus the mean score."),
+    (lambda f: -f.sum(),
+     "you summed over the batch: use .mean(), so the loss does not grow with the batch size."),
+    (lambda f: F.softplus(-f).mean(),
+     "that is the non-saturating loss of the vanilla GAN, -log sigmoid(D(G(z))). With the hinge "
+     "discriminator, SN-GAN's generator minimizes the raw score: L_G = -E[D(G(z))]."),
+    (lambda f: -F.softplus(f).mean(),
+     "that is the original minimax generator loss, log(1 - sigmoid(D(G(z)))), which saturates. "
+     "With the hinge discriminator, SN-GAN's generator minimizes L_G = -E[D(G(z))]."),
+    (lambda f: F.relu(1 + f).mean(),
+     "that is the discriminator's fake term; the generator does the opposite, without a hinge: "
+     "it minimizes L_G = -E[D(G(z))]."),
+)
+
+
+def _match(values: list[float], candidates, cases, which) -> str | None:
+    """The hint of the first candidate that gives ``values`` on every case, else None."""
+    for fn, hint in candidates:
+        with torch.no_grad():
+            expected = [float(which(fn, case)) for case in cases]
+        if all(close(v, e, rtol=1e-4, atol=1e-6) for v, e in zip(values, expected, strict=True)):
+            return hint
+    return None
+
+
+@exercise_check
+def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
+    """Check ``hinge_d_loss(d_real, d_fake)`` = mean(relu(1 - d_real)) + mean(relu(1 + d_fake))."""
+    c = new_checker("hinge_d_loss", hinge_d_loss)
+    cases = _loss_cases()
+
+    def value_on(real: torch.Tensor, fake: torch.Tensor) -> tuple[Any, float]:
+        r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+        out = c.call(r, f)
+        return out, as_float(c, out, "the loss")
+
+    for real, fake, description, _ in cases:
+        c.start(description)
+        expected = float(losses.hinge_d_loss(real, fake))
+        out, value = value_on(real, fake)
+        if not close(value, expected):
+            values = [value_on(r, f)[1] for r, f, _, _ in cases]
+            hint = _match(values, _WRONG_D_LOSSES, cases, lambda fn, case: fn(case[0], case[1]))
+            c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
+                "L_D has two terms, each a mean over its own batch of a hinge max(0, .): try "
+                "your function by hand on d_real = [0.] and d_fake = [0.] (the loss is 2) and "
+                "on d_real = [2.], d_fake = [-2.] (the loss is 0)."))
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
+                   "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
+        c.ok()
+    c.done()
+
+
+@exercise_check
+def check_hinge_g_loss(hinge_g_loss: Callable[..., Any]) -> None:
+    """Check ``hinge_g_loss(d_fake)`` = -mean(d_fake) (the generator loss used with hinge D)."""
+    c = new_checker("hinge_g_loss", hinge_g_loss)
+    cases = _loss_cases()
+
+    def value_on(fake: torch.Tensor) -> tuple[Any, float]:
+        out = c.call(fake.clone().requires_grad_(True))
+        return out, as_float(c, out, "the loss")
+
+    for _, fake, _, description in cases:
+        c.start(description)
+        expected = float(losses.hinge_g_loss(fake))
+        out, value = value_on(fake)
+        if not close(value, expected):
+            values = [value_on(f)[1] for _, f, _, _ in cases]
+            hint = _match(values, _WRONG_G_LOSSES, cases, lambda fn, case: fn(case[1]))
+            c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
+                "compare yours with L_G in the text: no hinge, a mean over the batch, and the "
+                "sign that makes the generator push its scores up."))
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            c.fail("a tensor connected to d_fake", _fmt(out), "use torch operations, not floats.")
+        c.ok()
+    c.done()
+
+
+# --------------------------------------------------------------------------------------------
+# 4.3: mode coverage
+# --------------------------------------------------------------------------------------------
+
+
+def reference_mode_coverage(samples: torch.Tensor, means: torch.Tensor,
+                            std: float) -> tuple[int, float]:
+    """(modes captured, % high-quality samples) by the course's metric, toy_metrics.mode_metrics."""
+    metrics = toy_metrics.mode_metrics(samples, means, std)
+    return metrics.modes, metrics.high_quality
+
+
+def _coverage(nearest: torch.Tensor, good: torch.Tensor) -> tuple[int, float]:
+    return int(nearest[good].unique().numel()), 100 * float(good.double().mean())
+
+
+def _wrong_coverages(samples: torch.Tensor, means: torch.Tensor,
+                     std: float) -> list[tuple[tuple[int, float], str]]:
+    """What plausible wrong metrics give on these samples, each with its hint."""
+    distance, nearest = torch.cdist(samples.double(), means.double()).min(dim=1)
+    offset = (samples.double() - means.double()[nearest]).abs()
+    box = (offset <= 3 * std).all(dim=1)
+    modes, percent = _coverage(nearest, distance <= 3 * std)
+    return [
+        ((modes, percent / 100), "return a percentage (0 to 100), not a fraction."),
+        (_coverage(nearest, box), "you compared each coordinate with 3 * std (a square box "
+         "around the mode). The test is on the Euclidean distance: a point 2.5 std off in x AND "
+         "in y is sqrt(2.5^2 + 2.5^2) = 3.5 std away, outside. Use torch.cdist (or the norm "
+         "of the difference)."),
+        (_coverage(nearest, distance <= 3 * std ** 2), "your threshold 3 * std**2 is not a "
+         "distance (it has units of length squared, and here it is tiny): compare the distance "
+         "with 3 * std, or the squared distance with (3 * std)**2."),
+        (_coverage(nearest, distance ** 2 <= 3 * std), "you compared the SQUARED distance with "
+         "3 * std: compare the distance with 3 * std, or the squared distance with "
+         "(3 * std)**2."),
+        (_coverage(nearest, distance <= std), "the threshold is 3 * std, compared with the "
+         "distance to the nearest mode."),
+        (_coverage(nearest, distance <= 2 * std), "the threshold is 3 * std, compared with the "
+         "distance to the nearest mode."),
+        ((int(nearest.unique().numel()), percent), "a mode counts only if a HIGH-QUALITY "
+         "sample (within 3 std) is nearest to it; low-quality samples capture nothing."),
+    ]
+
+
+@exercise_check
+def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
+    """Check ``mode_coverage(samples, means, std) -> (modes_captured, high_quality_percent)``.
+
+    A sample is high quality if it lies within 3 std (Euclidean distance) of its nearest mode; a
+    mode is captured if at least one high-quality sample is nearest to it (reference:
+    toy_metrics.mode_metrics).
+    """
+    c = new_checker("mode_coverage", mode_coverage)
+    angles = torch.arange(8) * 2 * math.pi / 8
+    ring = torch.stack([angles.cos(), angles.sin()], dim=1)
+    std = 0.01
+    g = seeded(19)
+
+    def run(samples: torch.Tensor, hint: str) -> None:
+        expected = reference_mode_coverage(samples, ring, std)
+        wrong = _wrong_coverages(samples, ring, std)
+        inputs = (samples.clone(), ring.clone())
+        out = c.call(*inputs, std)
+        for given, original, name in zip(inputs, (samples, ring), ("samples", "means"),
+                                         strict=True):
+            require_unchanged(c, original, given, name, "compute new tensors; never write "
+                              "into the inputs.")
+        modes, percent = unpack(c, out, ("modes_captured", "high_quality_percent"),
+                                "end with `return modes, percent`.")
+        modes = as_float(c, modes, "modes_captured")
+        percent = as_float(c, percent, "high_quality_percent")
+        if modes == expected[0] and close(percent, expected[1], atol=1e-4):
+            return
+        for (w_modes, w_percent), wrong_hint in wrong:
+            if modes == w_modes and close(percent, w_percent, atol=1e-4):
+                hint = wrong_hint
+                break
+        c.fail(f"({expected[0]}, {expected[1]:.4g})", f"({modes:g}, {percent:.4g})", hint)
+
+    c.start("samples exactly on all 8 ring modes: 8 modes, 100 % high quality")
+    run(ring.repeat(5, 1), "assign each sample to its nearest mode (torch.cdist + min) and "
+        "count the distinct modes.")
+    c.ok()
+
+    c.start("samples within 1.5 std of 3 modes: 3 modes, 100 % high quality")
+    near = ring[[0, 3, 5]].repeat(20, 1) + std * torch.randn(60, 2, generator=g).clamp(-1, 1)
+    run(near, "count the distinct nearest modes of the high-quality samples.")
+    c.ok()
+
+    c.start("samples 5 std away from their mode are low quality and capture nothing")
+    far = ring[:4] + torch.tensor([5 * std, 0.0])
+    run(torch.cat([far, ring[4:6]]), "a sample is high quality only within 3 std of its "
+        "nearest mode.")
+    c.ok()
+
+    c.start("samples 2.5 std away still count (the threshold is 3 std)")
+    run(ring + torch.tensor([0.0, 2.5 * std]), "compare the Euclidean distance to the nearest "
+        "mode with 3 * std.")
+    c.ok()
+
+    c.start("samples 2.5 std off in x AND in y are 3.5 std away: low quality")
+    diagonal = ring + torch.tensor([2.5 * std, 2.5 * std])
+    run(torch.cat([diagonal, ring[:2]]), "the distance is Euclidean: sqrt(dx^2 + dy^2), "
+        "compared with 3 * std.")
+    c.ok()
+
+    c.start("a random cloud agrees with the course's metric (toy_metrics.mode_metrics)")
+    cloud = torch.randn(500, 2, generator=g) * 0.7
+    cloud[:100] = ring[torch.arange(100) % 8] + std * torch.randn(100, 2, generator=g)
+    run(cloud, "use the Euclidean distance to the nearest mode (torch.cdist).")
+    c.ok()
+    c.done()
+
+
+# --------------------------------------------------------------------------------------------
+# 4.4: an SN discriminator that can see the ring's modes
+# --------------------------------------------------------------------------------------------
+
+
+def input_stretch(D: nn.Module, points: torch.Tensor, run: Callable[..., Any]) -> float:
+    """How much D stretches its input before its first weight layer (largest over ``points``).
+
+    The largest singular value of the Jacobian of the first layer's input with respect to the
+    data point, by autograd: the input scale of a ToyDiscriminator, 1 for a plain MLP. With SN
+    on every layer after it, D is at most this-Lipschitz in data units.
+    """
+    first = next((m for m in D.modules() if isinstance(m, nn.Linear)), None)
+    if first is None:
+        return math.nan
+    seen: list[torch.Tensor] = []
+    handle = first.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    try:
+        x = points.clone().requires_grad_(True)
+        run(D, x)
+    finally:
+        handle.remove()
+    if not seen or not seen[0].requires_grad:
+        return 0.0
+    inner = seen[0].reshape(len(points), -1)
+    rows = [torch.autograd.grad(inner[:, k].sum(), x, retain_graph=True)[0]
+            for k in range(inner.shape[1])]
+    jacobians = torch.stack(rows, dim=1)  # (N, features, 2)
+    return float(torch.linalg.matrix_norm(jacobians.double(), ord=2).max())
+
+
+@exercise_check
+def check_sn_ring_discriminator(sn_ring_discriminator: Callable[..., Any]) -> None:
+    """Check ``sn_ring_discriminator(std) -> nn.Module``: an SN critic that can resolve a mode.
+
+    The critic scores a batch of 2-D points (N, 2) -> (N,) or (N, 1); every Linear/conv layer
+    carries spectral norm (torch's or sngan_edu's); and it stretches its input by a factor
+    between 0.1/std and 5/std before the first layer, so that, 1-Lipschitz after the stretch,
+    its score may change by 0.3 to 15 across the 3-std zone of one mode.
+    """
+    c = new_checker("sn_ring_discriminator", sn_ring_discriminator)
+    std = 0.01
+    angles = torch.arange(8) * 2 * math.pi / 8
+    points = torch.stack([angles.cos(), angles.sin()], dim=1)
+
+    c.start("returns a torch module that scores a batch of points: (N, 2) -> N scores")
+    D = c.call(std)
+    if not isinstance(D, nn.Module):
+        c.fail("a torch.nn.Module (the discriminator)", _fmt(D),
+               "build the network and return it: `return D`.")
+    D.train()
+    x = points.clone()
+    scores = c.run(D, x)
+    if not isinstance(scores, torch.Tensor) or scores.shape not in ((8,), (8, 1)):
+        c.fail("scores of shape (8,) or (8, 1) for 8 points", _fmt(scores),
+               "the last layer has ONE output: a score per point.")
+    require_unchanged(c, points, x, "the points", "do not write into the input batch.")
+    c.ok()
+
+    c.start("every Linear layer carries spectral norm")
+    layers = [name for name, m in D.named_modules() if isinstance(m, nn.Linear)]
+    missing = reference_unnormalized_layers(D)
+    if not layers:
+        c.fail("Linear layers with spectral norm", "no nn.Linear in the model",
+               "use ToyDiscriminator (or an nn.Sequential of nn.Linear and activations).")
+    if missing:
+        c.fail("spectral norm on every layer", f"no spectral norm on {missing} (of {layers})",
+               "spectral_norm wraps one layer at a time: call apply_spectral_norm(D) on the "
+               "model, which normalizes every Linear layer in it.")
+    c.ok()
+
+    c.start("stretches its input by 0.1/std to 5/std, so its score can change across a mode "
+            "(std = 0.01)")
+    before = snapshot(D)
+    D.eval()  # measure without running power iterations
+    stretch = input_stretch(D, points, c.run)
+    D.load_state_dict(before[0])
+    D.train()
+    if not 0.1 / std <= stretch <= 5 / std:
+        change = 3 * std * stretch
+        if close(stretch, 1.0, rtol=1e-3):
+            hint = (f"your D sees the points unscaled. With spectral norm every layer has "
+                    f"sigma 1, so D is at most 1-Lipschitz: across the 3-std zone of a mode "
+                    f"(3 * {std} = {3 * std:g}) its score can change by at most {change:.2g}, "
+                    "far too little to tell a sharp sample from a blurry one. Multiply the "
+                    "input by a factor of order 1 / std before the first layer (e.g. "
+                    "ToyDiscriminator(input_scale=...)).")
+        elif stretch < 1:
+            hint = (f"your D multiplies its input by {stretch:.3g}, which SHRINKS it (did you "
+                    "multiply by std?): divide by std instead, so that one std of data becomes "
+                    "about one unit for D.")
+        elif stretch < 0.1 / std:
+            hint = (f"a stretch of {stretch:.3g} lets D's score change by at most {change:.2g} "
+                    "across a mode's 3-std zone; choose a factor of order 1 / std "
+                    "(e.g. 0.5 / std).")
+        else:
+            hint = (f"a stretch of {stretch:.3g} lets D's score change by up to {change:.3g} "
+                    "across one mode: so steep that the bound no longer holds D back on the "
+                    "scale of the data. Choose a factor of order 1 / std (e.g. 0.5 / std).")
+        c.fail("a stretch between 0.1/std = 10 and 5/std = 500", f"{stretch:.4g}", hint)
+    c.ok()
+    c.done()

@@ -1,0 +1,183 @@
+"""Notebook 05's run as a library call: parameter checks, the files a run writes, resuming,
+the other architecture and regularizers, a time budget, a dataset without a classifier."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+
+import pytest
+import torch
+from PIL import Image
+
+from sngan_edu.experiments import sngan_run
+from sngan_edu.experiments.sngan_run import MetricsRecord, RunConfig, run_sngan
+from sngan_edu.train import checkpoint
+
+
+def tiny(out_dir, **changes) -> RunConfig:
+    """A run of a few steps of tiny models (cpu_threads=None: the test keeps torch's threads)."""
+    base = dict(steps=4, eval_every=2, width=0.0625, d_width=0.0625, batch_size=8, z_dim=16,
+                cpu_threads=None, out_dir=str(out_dir))
+    return RunConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fewer_samples():
+    """Score 200 samples at each evaluation and 400 at the end instead of 1,000 and 10,000
+    (the classifier's time dominates a tiny run)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sngan_run, "N_EVAL", 200)
+        patch.setattr(sngan_run, "N_PRECISION", 400)
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory, fewer_samples):
+    return run_sngan(tiny(tmp_path_factory.mktemp("digits") / "run"), progress=False)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [({"dataset": "imagenet"}, "dataset must be one of"),
+     ({"architecture": "vit"}, "architecture must be one of"),
+     ({"loss": "hinj"}, "loss must be one of"), ({"setting": "Z"}, "setting must be one of"),
+     ({"regularizer": "bn"}, "regularizer must be one of"),
+     ({"steps": 0}, "steps must be a positive integer"),
+     ({"batch_size": 2.5}, "batch_size must be a positive integer"),
+     ({"eval_every": True}, "eval_every must be a positive integer"),
+     ({"seed": -1}, "seed must be a non-negative integer"),
+     ({"image_size": 4}, "image_size must be an integer >= 8"),
+     ({"image_size": 20}, "image_size must be a multiple of 8"),
+     ({"width": 0}, "width must be a positive number"),
+     ({"d_width": -1}, "d_width must be a positive number"),
+     ({"width": -1, "d_width": None}, "width must be a positive number"),
+     ({"n_dis": 0}, "n_dis must be a positive integer"),
+     ({"translate": 8}, "translate must be below half the image side"),
+     ({"translate": -1}, "translate must be a non-negative integer"),
+     ({"resume": "yes"}, "resume must be True or False"),
+     ({"max_minutes": 0}, "max_minutes must be a positive number of minutes"),
+     ({"cpu_threads": 0}, "cpu_threads must be a positive integer"),
+     ({"g_ema": 1.5}, "g_ema must be a decay in (0, 1)"),
+     ({"lr_decay": "cosine"}, "lr_decay must be one of"),
+     ({"z_dim": 0}, "z_dim must be a positive integer"),
+     ({"device": "tpu"}, "device must be one of"),
+     ({"z_categories": 1}, "z_categories must be 0")],
+)
+def test_a_bad_parameter_is_named_before_any_work(tmp_path, changes, message):
+    config = replace(RunConfig(out_dir=str(tmp_path / "run")), **changes)
+    with pytest.raises(ValueError) as info:
+        config.validate()
+    assert message in str(info.value)
+    with pytest.raises(ValueError):
+        run_sngan(config)
+    assert not (tmp_path / "run").exists()  # nothing written, no data loaded
+
+
+def test_defaults_validate_and_make_notebook_05s_train_config():
+    config = RunConfig()
+    config.validate()
+    train = config.to_train_config()
+    assert train.optimizer_settings() == {"lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5,
+                                          "beta2": 0.9, "n_dis": 3}
+    assert (train.batch_size, train.steps, train.g_ema, train.log_every) == (32, 3000, 0.99, 50)
+    assert train.channels_last and train.checkpoint_every == 750 and train.max_seconds is None
+    assert replace(config, max_minutes=2).to_train_config().max_seconds == 120.0
+    assert config.disc_width == 0.125 and replace(config, d_width=None).disc_width == 0.5
+
+
+def test_parameters_read_back_from_a_record():
+    config = RunConfig.from_parameters({"width": 0.25, "z_dim": 32})  # older runs lack some
+    assert config.width == 0.25 and config.z_categories == 0
+    with pytest.raises(ValueError, match="unknown run parameter"):
+        RunConfig.from_parameters({"widht": 0.25})
+
+
+def test_a_run_writes_its_folder(digits_run):
+    out = digits_run.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt", "metrics.json", "real.png", "samples", "samples_final.png",
+        "sigma_history.json"]
+    record = sngan_run.read_metrics(out)
+    assert record == json.loads(json.dumps(digits_run.record))
+    assert set(record) == set(MetricsRecord.__annotations__) - {"fidelity"}
+    assert record["parameters"] == asdict(digits_run.config)
+    assert record["step"] == 4 and [row["step"] for row in record["metrics"]] == [2, 4]
+    assert record["final"] == record["metrics"][-1] == digits_run.final
+    assert set(record["final"]) == {"step", "classes", "class_kl", "confidence", "fd",
+                                    "confidence_plain"}
+    assert record["optimizer"]["n_dis"] == 3 and record["n_params"]["D"] == sum(
+        p.numel() for p in sngan_run.build_discriminator(digits_run.config, 1).parameters())
+    precision = record["precision"]
+    assert precision["n_samples"] == 400 and precision["seed"] == 1
+    assert 0 <= precision["confidence_se"] < 0.05 and 0 <= precision["confidence_se_1000"] < 0.1
+    assert digits_run.samples.shape == (200, 1, 16, 16)
+    assert digits_run.sample_probs.shape == (200, 10)
+    for png in ["real.png", "samples_final.png", "samples/step_000002.png",
+                "samples/step_000004.png"]:
+        with Image.open(out / png) as img:  # an 8x8 grid of 16x16 images, 1 px padding
+            assert img.size == (8 * 17 + 1, 8 * 17 + 1)
+    sigma = json.loads((out / "sigma_history.json").read_text())
+    assert len(sigma) == 8  # 7 convs + the dense layer of D are spectrally normalized
+    assert all([r[0] for r in records] == list(range(5)) for records in sigma.values())
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert state["step"] == 4 and state["config"]["channels_last"]
+
+
+def test_a_resumed_run_continues_the_same_run(digits_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(digits_run.out, out)
+    resumed = run_sngan(replace(digits_run.config, steps=6, eval_every=6, resume=True,
+                                out_dir=str(out)), progress=False)
+    assert resumed.start_step == 4 and resumed.trainer.step == 6
+    assert [row["step"] for row in resumed.record["metrics"]] == [2, 4, 6]
+    assert len(resumed.trainer.history["loss_d"]) == 6
+    straight = run_sngan(replace(digits_run.config, steps=6, eval_every=6,
+                                 out_dir=str(tmp_path / "s")), progress=False)
+    assert straight.start_step == 0
+    torch.testing.assert_close(resumed.trainer.G.state_dict(), straight.trainer.G.state_dict(),
+                               rtol=0, atol=0)
+    assert resumed.final == straight.final
+
+
+def test_resnet_without_sn_with_a_latent_code(tmp_path):
+    result = run_sngan(tiny(tmp_path, steps=2, architecture="resnet", regularizer="none",
+                            setting="C", translate=2, z_categories=4), progress=False)
+    assert result.record["step"] == 2 and result.setup.G.code.categories == 4
+    state = checkpoint.load(tmp_path / "checkpoint.pt")
+    assert state["config"]["translate"] == 2 and state["config"]["z_dim"] == 16
+    assert state["G"]["linear.weight"].shape[1] == 16
+    assert json.loads((tmp_path / "sigma_history.json").read_text()) == {}
+
+
+def test_max_minutes_stops_training_early_and_keeps_a_checkpoint(tmp_path):
+    result = run_sngan(tiny(tmp_path, steps=100_000, eval_every=50_000, max_minutes=0.02),
+                       progress=False)  # 1.2 s: far fewer than 100k steps
+    record = result.record
+    assert 1 <= record["step"] < 100_000
+    assert [row["step"] for row in record["metrics"]] == [record["step"]]  # scored at the stop
+    state = checkpoint.load(tmp_path / "checkpoint.pt")
+    assert state["step"] == record["step"] and state["config"]["max_seconds"] == 1.2
+
+
+def colour_folder(root, n=6):
+    """A folder dataset of ``n`` random 16x16 RGB images in two classes."""
+    gen = torch.Generator().manual_seed(0)
+    for i in range(n):
+        folder = root / f"class{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = torch.randint(0, 256, (16, 16, 3), generator=gen, dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_dataset_without_a_classifier_trains_unscored(tmp_path):
+    data_root = colour_folder(tmp_path / "images")
+    result = run_sngan(tiny(tmp_path / "run", dataset="folder", data_root=str(data_root),
+                            steps=2), progress=False)
+    assert result.setup.classifier is None and result.setup.data.channels == 3
+    assert result.final == {"step": 2} and result.precision is None
+    assert result.samples is None and result.final_samples.shape == (64, 3, 16, 16)
+    assert (tmp_path / "run" / "samples" / "step_000002.png").is_file()
