@@ -52,7 +52,9 @@ def _reached(samples):
 
 def fact_sn_does_not_stop_the_collapse_of_a_slow_discriminator():
     sn = _slow("SN slow D")
-    assert all(r.reached <= 2 and r.metrics.modes <= 1 for r in sn)
+    for r in sn:  # one blob: at most three modes reached, hardly a high-quality sample
+        assert r.reached <= 3 and r.metrics.high_quality < 1
+        assert any(_reached(x) == 1 for step, x in r.snapshots if step > 0)
     off = [float((x.abs() > 1.6).any(dim=1).double().mean()) for r in sn for s, x in r.snapshots]
     assert max(off) > 0.5  # "sometimes off the picture"
 

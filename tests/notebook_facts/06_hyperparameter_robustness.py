@@ -44,9 +44,16 @@ def fact_without_sn_d_starts_flat_and_grows_faster_at_the_larger_learning_rate()
     assert d.product[-1] > 2 and d.largest_layer[-1] > 2.2  # grows step after step
     assert d.product[-1] > d.product[len(d.steps) // 2] > d.product[1]
     assert d.product[-1] > 5 * c.product[-1]
-    assert 1.8 < c.largest_layer[-1] < 3.0  # "stops near 2.4"
-    # C's unnormalized gradient is about ten times smaller than SN's
-    assert c.grad_fake[-1] < 0.25 * _watch("C", "sn").grad_fake[-1]
+    assert 2.0 < c.largest_layer[-1] < 3.0  # "levels off between 2 and 3"
+    # C's unnormalized gradient is mostly far smaller than SN's, about a tenth or less at the end
+    c_sn = _watch("C", "sn")
+    assert c.grad_fake[-1] < 0.25 * c_sn.grad_fake[-1]
+
+    def median_after_30(w):
+        values = sorted(g for step, g in zip(w.steps, w.grad_fake, strict=True) if step >= 30)
+        return values[len(values) // 2]
+
+    assert median_after_30(c) < 0.5 * median_after_30(c_sn)
 
 
 def fact_with_sn_every_layer_stays_near_one_but_not_exactly():
@@ -55,8 +62,8 @@ def fact_with_sn_every_layer_stays_near_one_but_not_exactly():
         factors = [v for values in w.layers.values() for v in values]
         assert 0.95 < min(factors) and max(factors) < 1.3
         assert 1.0 < w.product[-1] < 2.0
-        later = [g for step, g in zip(w.steps, w.grad_fake, strict=True) if step >= 20]
-        assert all(0.15 < g < 2.5 for g in later)  # "between about 0.2 and 2"
+        later = [g for step, g in zip(w.steps, w.grad_fake, strict=True) if step >= 30]
+        assert all(0.35 < g < 2.5 for g in later)  # "between about 0.5 and 2"
     top = max(_watch("D", "sn").largest_layer)
     assert 1.08 < top < 1.25  # "reaches about 1.15"
     ends = [_watch(setting, "sn").product[-1] for setting in "CD"]
