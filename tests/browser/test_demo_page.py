@@ -37,7 +37,8 @@ def test_every_notebook_has_its_section_and_figure(tmp_path):
             sections = page.locator("section")
             assert sections.count() == len(notebooks) >= 6
             for notebook in notebooks:
-                section = page.locator(f"section#{notebook.stem}")
+                # An attribute selector: a CSS id selector may not start with a digit.
+                section = page.locator(f'section[id="{notebook.stem}"]')
                 assert section.locator("h2").inner_text().strip()
                 images = section.locator("img")
                 assert images.count() >= 1, notebook.name
