@@ -304,7 +304,7 @@ def test_train_refuses_a_bad_value_with_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--batch-size", "0", "--out-dir", "never"])
     assert exit_info.value.code == 2
-    assert "batch_size must be a positive integer" in capsys.readouterr().err
+    assert "batch_size must be an integer >= 2" in capsys.readouterr().err
     assert not Path("never").exists()
 
 

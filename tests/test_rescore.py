@@ -103,3 +103,74 @@ def test_a_record_written_before_a_parameter_existed_still_loads(tmp_path):
     sngan_run.write_metrics(tmp_path, record)
     G, parameters = rescore.load_run_generator(tmp_path)
     assert parameters["z_categories"] == 0 and G.code.categories == 0
+
+
+def _colour_run(folder):
+    """A finished run on a folder of two random RGB images (3-channel generator)."""
+    from PIL import Image
+
+    data_root = folder.parent / f"{folder.name}_images"
+    (data_root / "a").mkdir(parents=True)
+    for i in range(2):
+        Image.effect_noise((16, 16), 60).convert("RGB").save(data_root / "a" / f"{i}.png")
+    _finished_run(folder, dataset="folder", data_root=str(data_root))
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """The runs rescore_run is called on (it still scores them)."""
+    calls = []
+    real = rescore.rescore_run
+
+    def recording(run, *args, **kwargs):
+        calls.append(str(run))
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(rescore, "rescore_run", recording)
+    return calls
+
+
+def test_every_run_is_checked_before_any_is_scored(tmp_path, capsys, scored):
+    from sngan_edu.train import checkpoint
+
+    _finished_run(tmp_path / "good")
+    _colour_run(tmp_path / "colour")
+    _finished_run(tmp_path / "damaged")
+    state = checkpoint.load(tmp_path / "damaged" / "checkpoint.pt")
+    del state["G_ema"]["module.main.0.weight"]  # a generator that no longer rebuilds
+    checkpoint.save_atomic(state, tmp_path / "damaged" / "checkpoint.pt")
+    results = tmp_path / "scores.json"
+    with pytest.raises(SystemExit):
+        rescore.main([str(tmp_path / name) for name in ("good", "colour", "damaged")]
+                     + ["--samples", "20", "--results", str(results)])
+    err = capsys.readouterr().err
+    assert "nothing was scored; fix or leave out these runs" in err
+    assert ("colour: its generator makes 3-channel images but the classifier takes 1-channel "
+            "ones") in err
+    assert "damaged: " in err and "main.0.weight" in err and "good:" not in err
+    assert scored == [] and not results.exists()
+
+
+def test_results_are_written_after_each_run(tmp_path, monkeypatch, capsys, scored):
+    for name in ("first", "second"):
+        _finished_run(tmp_path / name)
+    real = rescore.rescore_run
+
+    def second_fails(run, *args, **kwargs):
+        if run.endswith("second"):
+            raise KeyboardInterrupt  # stopped while scoring the second run
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(rescore, "rescore_run", second_fails)
+    results = tmp_path / "scores.json"
+    with pytest.raises(KeyboardInterrupt):
+        rescore.main([str(tmp_path / "first"), str(tmp_path / "second"), "--samples", "20",
+                      "--results", str(results)])
+    assert [r["run"] for r in json.loads(results.read_text())["runs"]] == ["first"]
+    assert "first: confidence" in capsys.readouterr().out
+
+
+def test_a_run_without_a_reported_confidence_prints(monkeypatch):
+    row = {"run": "r", "confidence": 0.5, "confidence_se": 0.01, "n_samples": 10, "classes": 3,
+           "reported_confidence": None}
+    assert rescore._describe(row).endswith("reported n/a over 1000")

@@ -44,7 +44,8 @@ def digits_run(tmp_path_factory, fewer_samples):
      ({"loss": "hinj"}, "loss must be one of"), ({"setting": "Z"}, "setting must be one of"),
      ({"regularizer": "bn"}, "regularizer must be one of"),
      ({"steps": 0}, "steps must be a positive integer"),
-     ({"batch_size": 2.5}, "batch_size must be a positive integer"),
+     ({"batch_size": 2.5}, "batch_size must be an integer >= 2"),
+     ({"batch_size": 1}, "batch_size must be an integer >= 2 (G's BatchNorm needs at least 2"),
      ({"eval_every": True}, "eval_every must be a positive integer"),
      ({"seed": -1}, "seed must be a non-negative integer"),
      ({"image_size": 4}, "image_size must be an integer >= 8"),
@@ -52,6 +53,12 @@ def digits_run(tmp_path_factory, fewer_samples):
      ({"width": 0}, "width must be a positive number"),
      ({"d_width": -1}, "d_width must be a positive number"),
      ({"width": -1, "d_width": None}, "width must be a positive number"),
+     ({"width": 0.01}, "width must be >= 0.015625 for architecture='standard' (below it a layer"
+                       " of G would have less than 1 channel: 64 at width 1.0); got 0.01"),
+     ({"d_width": 0.005, "architecture": "resnet"}, "d_width must be >= 0.0078125 for "
+                                                    "architecture='resnet'"),
+     ({"resume": True, "overwrite": True}, "resume=True and overwrite=True contradict"),
+     ({"overwrite": 1}, "overwrite must be True or False"),
      ({"n_dis": 0}, "n_dis must be a positive integer"),
      ({"translate": 8}, "translate must be below half the image side"),
      ({"translate": -1}, "translate must be a non-negative integer"),
@@ -81,7 +88,8 @@ def test_defaults_validate_and_make_notebook_05s_train_config():
     assert train.optimizer_settings() == {"lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5,
                                           "beta2": 0.9, "n_dis": 3}
     assert (train.batch_size, train.steps, train.g_ema, train.log_every) == (32, 3000, 0.99, 50)
-    assert train.channels_last and train.checkpoint_every == 750 and train.max_seconds is None
+    assert train.channels_last and train.max_seconds is None
+    assert train.checkpoint_every == 500 and train.checkpoint_seconds == 300  # at evaluations
     assert replace(config, max_minutes=2).to_train_config().max_seconds == 120.0
     assert config.disc_width == 0.125 and replace(config, d_width=None).disc_width == 0.5
 
@@ -181,3 +189,137 @@ def test_a_dataset_without_a_classifier_trains_unscored(tmp_path):
     assert result.final == {"step": 2} and result.precision is None
     assert result.samples is None and result.final_samples.shape == (64, 3, 16, 16)
     assert (tmp_path / "run" / "samples" / "step_000002.png").is_file()
+
+
+def test_batch_size_counts_two_images_per_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 4 \(G's BatchNorm "
+                                         r"needs at least 2 images per batch on each of the 2 "):
+        RunConfig(batch_size=2, out_dir=str(tmp_path)).validate()
+
+
+def test_the_smallest_widths_give_every_layer_a_channel():
+    for architecture in ("standard", "resnet"):
+        family = sngan_run.FAMILIES[architecture]
+        config = RunConfig(architecture=architecture, width=family.MIN_WIDTH["G"],
+                           d_width=family.MIN_WIDTH["D"])
+        config.validate()
+        for model in (sngan_run.build_generator(config, 1),
+                      sngan_run.build_discriminator(config, 1)):
+            convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+            assert min(m.out_channels for m in convs) >= 1 and min(
+                m.in_channels for m in convs) >= 1
+
+
+@pytest.fixture
+def finished(digits_run, tmp_path):
+    """A copy of the tiny finished run (4 steps), with a file of the user's beside it."""
+    import shutil
+
+    out = tmp_path / "finished"
+    shutil.copytree(digits_run.out, out)
+    (out / "notes.txt").write_text("mine")
+    return out
+
+
+def test_a_folder_holding_a_run_is_refused_unless_resume_or_overwrite(digits_run, finished):
+    before = (finished / "metrics.json").read_bytes()
+    with pytest.raises(ValueError, match=r"out_dir .*finished already holds a run \(checkpoint"
+                                         r"\.pt, metrics\.json\) and resume=False; use resume="
+                                         r"True to continue it, overwrite=True to delete it"):
+        run_sngan(replace(digits_run.config, out_dir=str(finished)), progress=False)
+    assert (finished / "metrics.json").read_bytes() == before  # untouched, nothing trained
+    assert not (finished / ".lock").exists()
+    result = run_sngan(replace(digits_run.config, steps=2, eval_every=2, overwrite=True,
+                               out_dir=str(finished)), progress=False)
+    assert result.start_step == 0 and sngan_run.read_metrics(finished)["step"] == 2
+    assert sorted(p.name for p in (finished / "samples").iterdir()) == ["step_000002.png"]
+    assert (finished / "notes.txt").read_text() == "mine"  # only the run's own files went
+
+
+def test_resume_needs_a_checkpoint_of_the_same_run_not_past_steps(digits_run, finished, tmp_path):
+    config = replace(digits_run.config, resume=True, out_dir=str(finished))
+    with pytest.raises(ValueError, match=r"resume=True but there is nothing to resume at .*"
+                                         r"empty: no checkpoint\.pt in it; use resume=False"):
+        run_sngan(replace(config, out_dir=str(tmp_path / "empty")), progress=False)
+    for changes, named in [({"width": 0.125}, "width: saved 0.0625 vs now 0.125"),
+                           ({"architecture": "resnet"}, "architecture: saved 'standard' vs now "
+                                                        "'resnet'"),
+                           ({"dataset": "mnist"}, "dataset: saved 'digits' vs now 'mnist'"),
+                           ({"batch_size": 16, "z_dim": 8}, "batch_size: saved 8 vs now 16, "
+                                                            "z_dim: saved 16 vs now 8")]:
+        with pytest.raises(ValueError, match="written with a different config") as info:
+            run_sngan(replace(config, **changes), progress=False)
+        assert named in str(info.value) and "resume=False with overwrite=True" in str(info.value)
+    with pytest.raises(ValueError, match=r"steps=3 is below step 4 of the checkpoint at .*"
+                                         r"already past it; use steps >= 4"):
+        run_sngan(replace(config, steps=3), progress=False)
+    state = checkpoint.load(finished / "checkpoint.pt")  # the parameters travel with it
+    assert state["metadata"]["run_parameters"] == asdict(digits_run.config)
+
+
+def test_a_locked_folder_is_refused_and_a_stale_lock_taken_over(digits_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from sngan_edu.train.lock import FolderLock
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    lock = out / ".lock"
+    lock.write_text(f"{os.getppid()} {__import__('socket').gethostname()}\n")  # alive
+    config = replace(digits_run.config, steps=2, eval_every=2, out_dir=str(out))
+    with pytest.raises(ValueError, match=r"another run is using the folder .*locked \(process "
+                                         r"\d+ on .* holds .*\.lock\); wait for it to finish"):
+        run_sngan(config, progress=False)
+    assert lock.exists() and not (out / "checkpoint.pt").exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    lock.write_text(f"{dead} {__import__('socket').gethostname()}\n")
+    with pytest.warns(UserWarning, match=f"taking over the stale lock .*process {dead}"):
+        run_sngan(config, progress=False)
+    assert not lock.exists() and (out / "metrics.json").is_file()  # released at the end
+    with pytest.raises(ValueError, match="already holds a run"):  # released after an error too
+        run_sngan(config, progress=False)
+    assert not lock.exists()
+    mine = FolderLock(out).acquire()  # this process may take its own lock again
+    assert FolderLock(out).acquire().held
+    mine.release()
+    assert not lock.exists()
+
+
+def test_only_rank_0_takes_the_lock(monkeypatch, tmp_path):
+    monkeypatch.setenv("RANK", "1")
+    assert sngan_run.claim_folder(tiny(tmp_path / "run"), tmp_path / "run") is None
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_setup_run_twice_claims_its_folder_again(tmp_path):
+    setup = sngan_run.prepare_run(tiny(tmp_path, steps=2, eval_every=2), progress=False)
+    assert (tmp_path / ".lock").is_file()  # held from prepare_run to the end of the run
+    run_sngan(setup)
+    assert not (tmp_path / ".lock").exists()
+    with pytest.raises(ValueError, match="already holds a run"):
+        run_sngan(setup)
+
+
+def test_short_runs_checkpoint_at_evaluations_and_write_json_atomically(tmp_path, monkeypatch):
+    from sngan_edu.train.callbacks import LambdaCallback
+
+    out = tmp_path / "run"
+    out.mkdir()
+    orphans = [out / "checkpoint.pt.killed.tmp", out / "metrics.json.killed.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half a file")
+    setup = sngan_run.prepare_run(tiny(out), progress=False)
+    assert not any(orphan.exists() for orphan in orphans)  # removed before training
+    written = []
+    real_write = checkpoint.write_json_atomic
+    monkeypatch.setattr(checkpoint, "write_json_atomic",
+                        lambda obj, path, indent=1: written.append(path.name) or
+                        real_write(obj, path, indent))
+    seen = []  # the last checkpoint's step as each step's callbacks see it
+    run_sngan(setup, [LambdaCallback(1, lambda t: seen.append(t.last_checkpoint_step))])
+    assert seen == [None, None, 2, 2]  # checkpointed at the evaluation of step 2
+    assert sorted(written) == ["metrics.json", "sigma_history.json"]

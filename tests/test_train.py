@@ -225,6 +225,63 @@ def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in state["G"].values())
 
 
+class Amplified(nn.Module):
+    """A toy D whose output is multiplied by ``gain`` (set from outside to blow the loss up)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.gain = ToyDiscriminator(hidden=(16, 16)), 1.0
+
+    def forward(self, x):
+        return self.inner(x) * self.gain
+
+
+def test_an_exploding_finite_loss_stops_with_the_last_good_checkpoint(tmp_path):
+    def amplify(trainer):  # from generator step 7 on, D's output is 1e12 times larger
+        if trainer.step == 6:
+            trainer.D.gain = 1e12
+
+    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=5, log_every=50,
+                 loss="wasserstein", regularizer="none")
+    G, _ = tiny_models()
+    trainer = Trainer(G, Amplified(), make_sampler("ring"), cfg, [LambdaCallback(1, amplify)])
+    with pytest.raises(DivergenceError, match=r"step 7\b.*loss reached .*beyond "
+                                              r"max_abs_loss=1e\+06") as err:
+        trainer.fit()
+    assert err.value.step == 7 and "checkpoint.pt (step 5)" in str(err.value)
+    assert ckpt.load(tmp_path / "checkpoint.pt")["step"] == 5
+    G, _ = tiny_models()  # without the bound the same run "finishes"
+    free = Trainer(G, Amplified(), make_sampler("ring"), dataclasses.replace(
+        cfg, max_abs_loss=None, checkpoint_dir=None, checkpoint_every=0),
+        [LambdaCallback(1, amplify)])
+    assert abs(free.fit()["loss_d"][-1]) > 1e6
+
+
+def test_checkpoints_every_checkpoint_seconds_of_training(tmp_path):
+    seen = []  # the last checkpoint's step as each step's callbacks see it
+    record = LambdaCallback(1, lambda trainer: seen.append(trainer.last_checkpoint_step))
+    cfg = config(steps=4, checkpoint_dir=str(tmp_path), checkpoint_seconds=1e-9)
+    train(*tiny_models(), make_sampler("ring"), cfg, [record])
+    assert seen == [None, 1, 2, 3]  # a checkpoint after every step
+    seen.clear()
+    train(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, checkpoint_seconds=None),
+          [record])
+    assert seen == [None] * 4
+    with pytest.raises(ValueError, match="checkpoint_seconds must be a positive number or None"):
+        config(checkpoint_seconds=0).validate()
+
+
+def test_resume_refuses_steps_below_the_checkpoint_and_cleans_orphans_at_start(tmp_path):
+    cfg = config(checkpoint_dir=str(tmp_path), resume=True, steps=6)
+    train(*tiny_models(), make_sampler("ring"), cfg)
+    orphan = tmp_path / "checkpoint.pt.killed.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    with pytest.raises(ValueError, match=r"steps=4 is below step 6 of the checkpoint at .*"
+                                         r"already past it; use steps >= 6"):
+        Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, steps=4))
+    assert not orphan.exists()  # removed when the trainer started, before any write
+
+
 def test_nan_weight_is_caught():
     def poison(trainer):
         if trainer.step == 3:

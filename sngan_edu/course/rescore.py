@@ -9,13 +9,18 @@ the differences between runs that one would like to compare. This reads each run
 
     python -m sngan_edu.course.rescore runs/seeds05d/D_sn_seed0 runs/seeds05d/D_sn_seed1 \\
         --samples 10000 --results data/notebook05_seeds_rescored.json
+
+Every run is checked first (a finished run folder whose generator rebuilds from its checkpoint
+and makes images with the classifier's channels), so that a bad folder stops the command before
+any scoring; the results file is rewritten (atomically) after each run, so an interruption keeps
+the runs scored so far.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +29,6 @@ import torch
 from torch import nn
 
 from sngan_edu.experiments.sngan_run import (
-    METRICS_FILE,
     RunConfig,
     build_generator,
     read_metrics,
@@ -88,6 +92,40 @@ def rescore_run(
     }
 
 
+def _input_channels(classifier: nn.Module) -> int | None:
+    """The image channels ``classifier`` takes (its first convolution's), None if it has none."""
+    conv = next((m for m in classifier.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if conv is None else conv.in_channels
+
+
+def check_runs(runs: Sequence[str | Path], classifier: nn.Module) -> None:
+    """ValueError naming every run that cannot be scored (not a finished run, a damaged
+    checkpoint, a generator that does not rebuild, images the classifier cannot take)."""
+    wanted = _input_channels(classifier)
+    problems = []
+    for run in runs:
+        try:
+            G, _ = load_run_generator(run)
+            if wanted is not None and G.channels != wanted:
+                raise ValueError(f"its generator makes {G.channels}-channel images but the "
+                                 f"classifier takes {wanted}-channel ones (a run on another "
+                                 "dataset: pass that dataset's --classifier)")
+        except (ValueError, RuntimeError, KeyError) as err:
+            problems.append(f"{run}: {err}")
+    if problems:
+        raise ValueError("nothing was scored; fix or leave out these runs:\n  "
+                         + "\n  ".join(problems))
+
+
+def _describe(row: dict[str, Any]) -> str:
+    """One printed line of a rescored run."""
+    reported = row["reported_confidence"]
+    before = "n/a" if reported is None else f"{reported:.4f}"
+    return (f"{row['run']}: confidence {row['confidence']:.4f} +- {row['confidence_se']:.4f} "
+            f"over {row['n_samples']} samples ({row['classes']} classes); reported {before} "
+            "over 1000")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,19 +137,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.samples < 2:
         parser.error(f"--samples must be at least 2; got {args.samples}")
-    for run in args.runs:  # fail before any scoring if a folder is wrong
-        if not (Path(run) / METRICS_FILE).is_file():
-            parser.error(f"{run} is not a finished notebook 05 run (no {METRICS_FILE})")
     classifier = load_classifier(args.classifier, device="cpu")
-    rows = [rescore_run(run, classifier, args.samples, args.seed) for run in args.runs]
-    for row in rows:
-        print(f"{row['run']}: confidence {row['confidence']:.4f} +- {row['confidence_se']:.4f} "
-              f"over {row['n_samples']} samples ({row['classes']} classes); reported "
-              f"{row['reported_confidence']:.4f} over 1000")
-    if args.results:
-        words = sys.argv[1:] if argv is None else argv
-        record = {"command": " ".join(["python -m sngan_edu.course.rescore", *words]), "runs": rows}
-        Path(args.results).write_text(json.dumps(record, indent=1) + "\n")
+    try:  # every run checked before any is scored
+        check_runs(args.runs, classifier)
+    except ValueError as err:
+        parser.error(str(err))
+    words = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m sngan_edu.course.rescore", *words])
+    rows: list[dict[str, Any]] = []
+    for run in args.runs:
+        rows.append(rescore_run(run, classifier, args.samples, args.seed))
+        print(_describe(rows[-1]))
+        if args.results:  # the runs scored so far survive an interruption
+            checkpoint.write_json_atomic({"command": command, "runs": rows}, args.results)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ Trainer` (scoring samples with the digit classifier every ``eval_every`` steps) 
 - ``metrics.json``: the :class:`MetricsRecord` (:func:`metrics_record`, :func:`read_metrics`);
 - ``sigma_history.json``: the discriminator's per-layer sigmas during training.
 
+The folder holds one run (a lock file ``.lock`` keeps a second run out while one trains, see
+:mod:`sngan_edu.train.lock`). ``resume=False`` refuses a folder that already holds a run unless
+``overwrite=True``, which deletes the old run's files first; ``resume=True`` refuses a folder
+with nothing to resume, a checkpoint written with other parameters (naming them) and ``steps``
+below the checkpoint's step. Checkpoints are written at every evaluation, every 5 minutes of
+training and at the end; ``metrics.json`` and ``sigma_history.json`` atomically.
+
 Notebook 05 calls :func:`prepare_run` first, to show the data, the models and the scorer, then
 :func:`run_sngan` with its live plots as callbacks; the sweep of notebook 06
 (:mod:`sngan_edu.experiments.sweep`) calls :func:`run_sngan` for each setting and seed, and
@@ -30,6 +37,7 @@ Notebook 05 calls :func:`prepare_run` first, to show the data, the models and th
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -39,7 +47,7 @@ from typing import Any, TypedDict
 import torch
 from torch import Tensor, nn
 
-from sngan_edu.checks import check_bool, check_choice, check_int, check_positive
+from sngan_edu.checks import check_bool, check_choice, check_int, check_number, check_positive
 from sngan_edu.data.augment import check_max_shift
 from sngan_edu.data.grids import save_grid
 from sngan_edu.data.images import DATASETS, ImageData, load_image_data
@@ -54,9 +62,11 @@ from sngan_edu.metrics.classifier import (
 from sngan_edu.models import FAMILIES
 from sngan_edu.models.latent import check_categories
 from sngan_edu.regularizers import REGULARIZER_NAMES
+from sngan_edu.train import checkpoint as ckpt
 from sngan_edu.train.callbacks import Callback, MetricEval, SigmaLogger
 from sngan_edu.train.config import TrainConfig
-from sngan_edu.train.distributed import is_main_process
+from sngan_edu.train.distributed import is_main_process, world_size
+from sngan_edu.train.lock import FolderLock
 from sngan_edu.train.presets import PRESET_NAMES
 from sngan_edu.train.trainer import Trainer
 
@@ -67,6 +77,13 @@ FIDELITY_DATASETS = ("cifar10", "stl10")  # scored with Inception Score and FID
 METRICS_FILE, SIGMA_FILE = "metrics.json", "sigma_history.json"
 N_EVAL, N_PRECISION = 1000, 10_000  # samples scored at each evaluation / once at the end
 EVAL_SEED, PRECISION_SEED, FINAL_GRID_SEED = 0, 1, 1234  # their noise seeds
+CHECKPOINT_SECONDS = 300.0  # a checkpoint at least every 5 minutes of training
+# What a run writes into out_dir (overwrite=True deletes these and nothing else).
+RUN_FILES = (ckpt.CHECKPOINT_NAME, METRICS_FILE, SIGMA_FILE, "samples", "samples_final.png",
+             "real.png")
+# Parameters a resumed run may change (they do not change what is trained).
+RESUME_FREE_PARAMETERS = frozenset({"steps", "device", "out_dir", "data_root", "eval_every",
+                                    "resume", "overwrite", "cpu_threads", "max_minutes"})
 
 
 @dataclass
@@ -92,6 +109,7 @@ class RunConfig:
     out_dir: str = "../runs/05_sngan_training"
     eval_every: int = 500
     resume: bool = False
+    overwrite: bool = False  # resume=False into a folder holding a run: delete it (else refuse)
     lr_decay: str = "none"  # none | linear: Adam's lr falls linearly to 0 at `steps`
     g_ema: float | None = 0.99  # average of G's weights used for sampling (None: sample from G)
     translate: int = 0  # D sees real and fake shifted by up to this many pixels (0: off)
@@ -125,19 +143,27 @@ class RunConfig:
         check_choice("loss", self.loss, LOSS_NAMES)
         check_choice("setting", self.setting, PRESET_NAMES)
         check_choice("regularizer", self.regularizer, REGULARIZER_NAMES)
-        for name in ("steps", "batch_size", "eval_every"):
+        for name in ("steps", "eval_every"):
             check_int(name, getattr(self, name))
+        ranks = world_size()
+        check_int("batch_size", self.batch_size, minimum=2 * ranks,
+                  note=" (G's BatchNorm needs at least 2 images per batch"
+                       + (f" on each of the {ranks} processes)" if ranks > 1 else ")"))
         check_int("seed", self.seed, minimum=0)
         check_int("image_size", self.image_size, minimum=8)
         if self.image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8 (16, 32, 48, ...); "
                              f"got {self.image_size!r}")
-        for name, value in (("width", self.width), ("d_width", self.disc_width)):
-            check_positive(name, value, "a positive number (1.0 = the paper)")
+        self._check_widths()
         if self.n_dis is not None:
             check_int("n_dis", self.n_dis)
         check_max_shift(self.translate, self.image_size, name="translate")
         check_bool("resume", self.resume)
+        check_bool("overwrite", self.overwrite)
+        if self.resume and self.overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other: use "
+                             "resume=True to continue the run in out_dir, or resume=False with "
+                             "overwrite=True to delete it and start afresh")
         if self.max_minutes is not None:
             check_positive("max_minutes", self.max_minutes,
                            "a positive number of minutes or None")
@@ -146,6 +172,17 @@ class RunConfig:
         self.to_train_config().validate()  # z_dim, lr_decay, g_ema, device
         check_categories(self.z_categories, self.z_dim)
 
+    def _check_widths(self) -> None:
+        """ValueError unless ``width`` (G) and ``d_width`` (D) leave every layer of the
+        architecture at least 1 channel."""
+        smallest = FAMILIES[self.architecture].MIN_WIDTH
+        for name, value, net in (("width", self.width, "G"), ("d_width", self.disc_width, "D")):
+            check_positive(name, value, "a positive number (1.0 = the paper)")
+            low = smallest[net]
+            check_number(name, value, low, finite=False, what=(
+                f">= {low:g} for architecture={self.architecture!r} (below it a layer of {net} "
+                f"would have less than 1 channel: {round(1 / low)} at width 1.0)"))
+
     def to_train_config(self, progress: bool | None = None) -> TrainConfig:
         """The training engine's configuration of this run (``progress``: the progress bar,
         None for the trainer's default)."""
@@ -153,7 +190,8 @@ class RunConfig:
             steps=self.steps, batch_size=self.batch_size, z_dim=self.z_dim, preset=self.setting,
             n_dis=self.n_dis, loss=self.loss, regularizer=self.regularizer, seed=self.seed,
             device=self.device, log_every=50, checkpoint_dir=str(Path(self.out_dir)),
-            checkpoint_every=max(500, self.steps // 4), resume=self.resume, progress=progress,
+            checkpoint_every=self.eval_every, checkpoint_seconds=CHECKPOINT_SECONDS,
+            resume=self.resume, progress=progress,
             g_ema=self.g_ema, lr_decay=self.lr_decay, translate=self.translate,
             channels_last=True,
             max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes,
@@ -238,10 +276,8 @@ def metrics_record(
 
 
 def write_metrics(out_dir: str | Path, record: MetricsRecord) -> Path:
-    """Write ``record`` to ``out_dir/metrics.json``; return the path."""
-    path = Path(out_dir) / METRICS_FILE
-    path.write_text(json.dumps(record, indent=1))
-    return path
+    """Write ``record`` to ``out_dir/metrics.json`` atomically; return the path."""
+    return ckpt.write_json_atomic(record, Path(out_dir) / METRICS_FILE)
 
 
 def read_metrics(run_dir: str | Path) -> MetricsRecord:
@@ -250,6 +286,85 @@ def read_metrics(run_dir: str | Path) -> MetricsRecord:
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a finished notebook 05 run: no {METRICS_FILE} in it")
     return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------- the run folder
+def run_files(out: Path) -> list[str]:
+    """The files in ``out`` that show it holds a run: ``checkpoint.pt``, ``metrics.json``."""
+    return [name for name in (ckpt.CHECKPOINT_NAME, METRICS_FILE) if (out / name).exists()]
+
+
+def clear_run(out: Path) -> None:
+    """Delete the files a run wrote into ``out`` (:data:`RUN_FILES`, and temporary files of a
+    killed write); other files stay."""
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for name in (ckpt.CHECKPOINT_NAME, METRICS_FILE, SIGMA_FILE):
+        ckpt.remove_orphans(out / name)
+
+
+def saved_parameters(out: Path, state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The run parameters of the checkpoint ``state`` (kept in it since they exist), else of
+    ``out/metrics.json``, else None."""
+    saved = (state.get("metadata") or {}).get("run_parameters")
+    if saved is None and (out / METRICS_FILE).is_file():
+        saved = read_metrics(out)["parameters"]
+    return saved
+
+
+def check_resumable(config: RunConfig, out: Path) -> None:
+    """ValueError unless ``out`` holds a checkpoint that ``config`` continues: the same run
+    parameters (those of :data:`RESUME_FREE_PARAMETERS` aside) and ``steps`` not below its step."""
+    path = out / ckpt.CHECKPOINT_NAME
+    if not path.is_file():
+        raise ValueError(f"resume=True but there is nothing to resume at {out}: no "
+                         f"{ckpt.CHECKPOINT_NAME} in it; use resume=False to start a new run")
+    state = ckpt.load(path)
+    saved = saved_parameters(out, state)
+    if saved is not None:
+        ckpt.check_same_config(
+            saved, asdict(config), RESUME_FREE_PARAMETERS, path,
+            fix="resume=True continues a run only with its own parameters: set them back, or "
+                "use resume=False with overwrite=True (or another out_dir) to start afresh")
+    ckpt.check_not_past(config.steps, int(state["step"]), path,
+                        fix=", or resume=False with overwrite=True to start afresh")
+
+
+def check_run_folder(config: RunConfig, out: Path) -> None:
+    """ValueError if ``config`` may not train into ``out``: a run is there and neither
+    ``resume`` nor ``overwrite`` is set, or ``resume`` cannot continue it."""
+    if config.resume:
+        check_resumable(config, out)
+        return
+    found = run_files(out)
+    if found and not config.overwrite:
+        raise ValueError(
+            f"out_dir {out} already holds a run ({', '.join(found)}) and resume=False; use "
+            "resume=True to continue it, overwrite=True to delete it and start afresh, or "
+            "another out_dir")
+
+
+def claim_folder(config: RunConfig, out: Path) -> FolderLock | None:
+    """Take ``out`` for the run of ``config``: its lock (rank 0 alone, returned; None on the
+    other ranks), the checks of :func:`check_run_folder`, then (rank 0) the old run's files
+    deleted if ``overwrite`` and orphan temporary files removed."""
+    lock = FolderLock(out).acquire() if is_main_process() else None
+    try:
+        check_run_folder(config, out)
+        if lock is not None:
+            if config.overwrite:
+                clear_run(out)
+            for name in (ckpt.CHECKPOINT_NAME, METRICS_FILE, SIGMA_FILE):
+                ckpt.remove_orphans(out / name)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
 
 
 # ---------------------------------------------------------------- the run
@@ -270,6 +385,15 @@ class RunSetup:
     classifier: nn.Module | None = None  # None when there is no classifier for the dataset
     plain_classifier: nn.Module | None = None  # the digits' plain classifier (for comparison)
     real_ref: Tensor | None = None  # 2,000 training images, the Fréchet distance's reference
+    lock: FolderLock | None = None  # the run folder's lock (rank 0), held until the run ends
+    claimed: bool = False  # the folder is checked and locked for this setup's run
+
+    def release(self) -> None:
+        """Give the run folder back (its lock removed); a later :func:`run_sngan` of this setup
+        claims it again."""
+        if self.lock is not None:
+            self.lock.release()
+        self.claimed = False
 
 
 @dataclass
@@ -313,17 +437,29 @@ class RunResult:
 
 
 def prepare_run(config: RunConfig, progress: bool | None = None) -> RunSetup:
-    """Validate ``config``, then set torch's threads (``cpu_threads``), create ``out_dir``, load
-    the data (writing ``real.png``), build G and D (seeded with ``seed``) and load the
-    classifier."""
+    """Validate ``config``, claim ``out_dir`` (:func:`claim_folder`: lock it, refuse a folder the
+    run may not train into, clear it if ``overwrite``), then set torch's threads
+    (``cpu_threads``), load the data (writing ``real.png``), build G and D (seeded with
+    ``seed``) and load the classifier. The folder stays locked until :func:`run_sngan` of the
+    returned setup ends (or :meth:`RunSetup.release`)."""
     config.validate()
+    out = Path(config.out_dir)
+    lock = claim_folder(config, out)  # under torchrun, rank 0 alone writes the run folder
+    try:
+        return _prepare(config, out, progress, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _prepare(config: RunConfig, out: Path, progress: bool | None,
+             lock: FolderLock | None) -> RunSetup:
+    """:func:`prepare_run` once the folder is claimed."""
     if config.cpu_threads is not None:
         torch.set_num_threads(config.cpu_threads)
     train_config = config.to_train_config(progress)
     device = resolve_device(config.device)
-    out = Path(config.out_dir)
-    if is_main_process():  # under torchrun, rank 0 alone writes the run folder
-        out.mkdir(parents=True, exist_ok=True)
     split = TRAIN_SPLITS.get(config.dataset, "train")
     data = load_image_data(config.dataset, config.data_root, config.image_size,
                            split=split).to(device)
@@ -335,7 +471,7 @@ def prepare_run(config: RunConfig, progress: bool | None = None) -> RunSetup:
     D = build_discriminator(config, data.channels)
     n_params = {name: sum(p.numel() for p in m.parameters()) for name, m in [("G", G), ("D", D)]}
     setup = RunSetup(config, train_config, device, out, data, real_batch, G, D, n_params,
-                     classifier_path(config.dataset))
+                     classifier_path(config.dataset), lock=lock, claimed=True)
     if setup.classifier_path.is_file():
         setup.classifier = load_classifier(setup.classifier_path, device="cpu")
         setup.real_ref = data.float_images(2000).cpu()
@@ -370,21 +506,35 @@ def run_sngan(
     ``config``: a :class:`RunConfig`, or the :class:`RunSetup` that :func:`prepare_run` made of
     one. ``callbacks`` run after the run's own (the sigma log and the evaluation), e.g. live
     plots. ``progress``: the progress bar (None: in a notebook or a terminal). With
-    ``resume=True`` training continues from ``out_dir/checkpoint.pt`` if there is one.
-    Raises ValueError for a bad parameter and
+    ``resume=True`` training continues from ``out_dir/checkpoint.pt``. The run folder is
+    locked until the function returns or raises. Raises ValueError for a bad parameter or a
+    folder the run may not train into (see the module's docstring) and
     :class:`~sngan_edu.train.trainer.DivergenceError` if training diverges.
     """
     if isinstance(config, RunSetup):
         setup = config
         if progress is not None:
             setup.train_config = replace(setup.train_config, progress=progress)
+        if not setup.claimed:  # a setup whose run already ran: check and lock the folder again
+            setup.lock = claim_folder(setup.config, setup.out)
+            setup.claimed = True
+            if is_main_process():
+                save_grid(setup.real_batch, setup.out / "real.png")
     else:
         setup = prepare_run(config, progress)
+    try:
+        return _train_and_write(setup, callbacks)
+    finally:
+        setup.release()
+
+
+def _train_and_write(setup: RunSetup, callbacks: Sequence[Callback]) -> RunResult:
+    """The part of :func:`run_sngan` after the folder is claimed."""
     cfg, out = setup.config, setup.out
     own = [SigmaLogger(every=max(1, cfg.steps // 40), exact=True),
            MetricEval(cfg.eval_every, sample_evaluator(setup))]
     trainer = Trainer(setup.G, setup.D, setup.data.sample, setup.train_config,
-                      [*own, *callbacks])
+                      [*own, *callbacks], metadata={"run_parameters": asdict(cfg)})
     start_step, start = trainer.step, time.perf_counter()
     trainer.fit()
     fit_seconds = time.perf_counter() - start
@@ -404,7 +554,7 @@ def run_sngan(
     save_grid(final_samples, out / "samples_final.png")
     record = metrics_record(cfg, trainer, setup.n_params, precision)
     write_metrics(out, record)
-    (out / SIGMA_FILE).write_text(json.dumps(trainer.history["sigma"]))
+    ckpt.write_json_atomic(trainer.history["sigma"], out / SIGMA_FILE, indent=None)
     result = RunResult(setup, trainer, start_step, fit_seconds, record, samples, sample_probs,
                        final_samples)
     if cfg.dataset in FIDELITY_DATASETS:
@@ -426,11 +576,16 @@ __all__ = [
     "RunResult",
     "RunSetup",
     "build_discriminator",
+    "check_resumable",
+    "check_run_folder",
+    "claim_folder",
+    "clear_run",
     "build_generator",
     "classifier_path",
     "metrics_record",
     "prepare_run",
     "read_metrics",
+    "run_files",
     "run_sngan",
     "sample_evaluator",
     "write_metrics",

@@ -28,6 +28,8 @@ from sngan_edu.sn import apply_spectral_norm
 
 G_CHANNELS = 256
 D_CHANNELS = 128
+# The smallest width that leaves every layer at least 1 channel, per network ("G", "D").
+MIN_WIDTH = {"G": 1 / G_CHANNELS, "D": 1 / D_CHANNELS}
 
 
 def _init(module: nn.Module, gain: float) -> nn.Module:

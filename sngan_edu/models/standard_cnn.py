@@ -21,6 +21,8 @@ from sngan_edu.sn import apply_spectral_norm
 G_CHANNELS = (512, 256, 128, 64)
 # (out channels, kernel, stride) of the seven D convolutions; padding 1 everywhere.
 D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2), (512, 3, 1))
+# The smallest width that leaves every layer at least 1 channel, per network ("G", "D").
+MIN_WIDTH = {"G": 1 / min(G_CHANNELS), "D": 1 / min(c for c, _, _ in D_CONVS)}
 LEAKY_SLOPE = 0.1
 INIT_STD = 0.02  # weight scale of the authors' chainer code (chainer-gan-lib, wscale=0.02)
 

@@ -2,12 +2,16 @@
 
 - Atomic: every file is written to a temporary file in the same folder, flushed to disk and then
   renamed over the target (``os.replace`` is atomic), so the target is either the old file or
-  the new one. Temporary files left by a killed process are removed at the next write.
+  the new one. Temporary files left by a killed process are removed at the next write (and by
+  the trainer when it starts).
 - Checked: a checkpoint stores the SHA-256 of its payload beside it in the same file; ``load``
   recomputes it and refuses a file whose bytes changed, and says plainly that a file which is
   not a checkpoint at all (empty, truncated, random bytes) is not one.
 - Safe: loaded with ``torch.load(weights_only=True)``, which unpickles tensors and plain
   containers only, never arbitrary code.
+- Resumable only as the same run: :func:`check_same_config` names every saved setting that
+  differs from the current one, :func:`check_not_past` refuses a step budget the run has already
+  passed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -116,9 +120,42 @@ def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> d
     return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
 
 
+def config_differences(
+    saved: Mapping[str, Any], now: Mapping[str, Any], free: Collection[str] = ()
+) -> list[str]:
+    """The names in both ``saved`` and ``now`` (and not in ``free``) whose values differ,
+    sorted."""
+    return sorted(k for k in now if k not in free and k in saved and saved[k] != now[k])
+
+
+def check_same_config(
+    saved: Mapping[str, Any], now: Mapping[str, Any], free: Collection[str], path: str | Path,
+    fix: str = "resume with the saved values, or start a new run in another folder",
+) -> None:
+    """ValueError naming each setting of ``now`` that differs from the ``saved`` one of the
+    checkpoint at ``path`` (settings in ``free`` may differ); ``fix`` says what to do."""
+    differ = config_differences(saved, now, free)
+    if differ:
+        detail = ", ".join(f"{k}: saved {saved[k]!r} vs now {now[k]!r}" for k in differ)
+        raise ValueError(f"the checkpoint at {path} was written with a different config "
+                         f"({detail}); {fix}")
+
+
+def check_not_past(steps: int, saved_step: int, path: str | Path, fix: str = "") -> None:
+    """ValueError if ``steps`` is below ``saved_step``, the step of the checkpoint at ``path``:
+    resuming would train nothing and report the later step's model as this one."""
+    if steps < saved_step:
+        raise ValueError(
+            f"steps={steps} is below step {saved_step} of the checkpoint at {path}: that run is "
+            f"already past it; use steps >= {saved_step} to continue it{fix}")
+
+
 __all__ = [
     "CHECKPOINT_NAME",
     "CheckpointError",
+    "check_not_past",
+    "check_same_config",
+    "config_differences",
     "load",
     "remove_orphans",
     "save_atomic",

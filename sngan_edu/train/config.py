@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sngan_edu.checks import check_bool, check_choice, check_int
+from sngan_edu.checks import check_bool, check_choice, check_int, check_positive
 from sngan_edu.device import resolve_device
 from sngan_edu.losses import LOSS_NAMES
 from sngan_edu.regularizers import REGULARIZER_NAMES
@@ -70,6 +70,14 @@ class TrainConfig:
     fused_adam: bool | None = None  # torch's one-kernel Adam (same update, faster); None: CUDA
     amp: str = "none"  # mixed precision: "none" | "bf16" | "fp16" (autocast; fp16 with a scaler)
     compile: bool | str = False  # torch.compile G and D: False | True | a mode, "reduce-overhead"
+    # Also checkpoint when this many seconds of training passed since the last checkpoint, so a
+    # long or slow run never loses more than a few minutes (None: off; needs checkpoint_dir).
+    checkpoint_seconds: float | None = 300.0
+    # Stop with DivergenceError when |loss_d| or |loss_g| exceeds this (None: NaN/Inf only). The
+    # course's losses stay within a few hundred (hinge and vanilla near 1, Wasserstein with a
+    # Lipschitz bound small too); 1e6 means D's output has blown up, and such a run goes on
+    # "successfully" while learning nothing, or turns NaN later.
+    max_abs_loss: float | None = 1e6
 
     def optimizer_settings(self) -> dict[str, float | int]:
         """The resolved ``lr_d``, ``lr_g``, ``beta1``, ``beta2`` and ``n_dis``."""
@@ -111,8 +119,9 @@ class TrainConfig:
             raise ValueError("resume=True needs checkpoint_dir (the folder holding checkpoint.pt)")
         if self.checkpoint_every and not self.checkpoint_dir:
             raise ValueError("checkpoint_every > 0 needs checkpoint_dir")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be positive (or None); got {self.max_seconds!r}")
+        for name in ("max_seconds", "checkpoint_seconds", "max_abs_loss"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name), "a positive number or None")
         if self.num_threads is not None:
             check_int("num_threads", self.num_threads)
         check_int("translate", self.translate, minimum=0)
@@ -141,5 +150,6 @@ class TrainConfig:
 # Fields that may differ between a run and its resumption (they do not change the math).
 RESUME_FREE_FIELDS = {
     "steps", "device", "log_every", "checkpoint_dir", "checkpoint_every", "resume", "progress",
-    "max_seconds", "num_threads", "channels_last", "fused_adam", "compile",
+    "max_seconds", "num_threads", "channels_last", "fused_adam", "compile", "checkpoint_seconds",
+    "max_abs_loss",
 }

@@ -30,8 +30,15 @@ images or toy data: it takes ``G``, ``D``, a real-batch sampler and a
 - The trainer seeds torch's global RNG with ``config.seed`` and owns the generators for z, the
   data and the augmentation, so the same seed gives the same weights on CPU; ``checkpoint.pt``
   (written atomically) holds all of it, and ``resume=True`` continues bit for bit.
-- A NaN/Inf loss or weight raises :class:`DivergenceError` naming the first bad step;
-  checkpoints are written only after that check, so the last one is good.
+- A NaN/Inf loss or weight, or a loss beyond ``max_abs_loss`` (1e6 by default), raises
+  :class:`DivergenceError` naming the first bad step; checkpoints are written only after that
+  check, so the last one is good.
+- With ``checkpoint_dir``, a checkpoint is written every ``checkpoint_every`` steps, whenever
+  ``checkpoint_seconds`` of training passed since the last one (rank 0 alone decides that: it
+  alone writes, with no collective), and at the end; temporary files a killed writer left there
+  are removed when the trainer starts. ``resume=True`` refuses a checkpoint written with another
+  config or already past ``steps``; ``metadata`` (e.g. a run's own parameters) is saved in every
+  checkpoint as it is, for the caller to compare before resuming.
 - ``g_ema`` keeps an exponential moving average of G (torch's ``AveragedModel``, BatchNorm
   statistics included) that :meth:`Trainer.sample` uses. Deviation from the paper: the paper
   samples from G itself; the average sharpens samples of a small model on a CPU.
@@ -96,8 +103,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +208,8 @@ class ScaledOptimizer:
 
 
 class DivergenceError(RuntimeError):
-    """A loss or weight became NaN/Inf. ``step`` is the first generator step where it was seen."""
+    """A loss or weight became NaN/Inf, or a loss left ``max_abs_loss``. ``step`` is the first
+    generator step where it was seen."""
 
     def __init__(self, message: str, step: int):
         super().__init__(message)
@@ -230,7 +238,8 @@ class Trainer:
 
     Construction validates the config (ValueError before any work), moves the models to the
     device, applies SN if asked, builds the optimizers and, with ``resume=True``, loads the last
-    checkpoint. :meth:`fit` then trains up to ``config.steps`` generator steps.
+    checkpoint. :meth:`fit` then trains up to ``config.steps`` generator steps. ``metadata``
+    (plain values, e.g. a run's parameters) is stored in every checkpoint as it is.
     """
 
     def __init__(
@@ -240,6 +249,8 @@ class Trainer:
         sample_real: Sampler,
         config: TrainConfig,
         callbacks: Sequence[Callback] = (),
+        *,
+        metadata: Mapping[str, Any] | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
@@ -250,6 +261,7 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise ValueError(f"callbacks must be Callback instances; got {cb!r}")
         self.config = config
+        self.metadata = dict(metadata or {})
         device = resolve_device(config.device)
         distributed.init(device)  # joins torchrun's process group; nothing in a single process
         self.device = distributed.local_device(device)
@@ -330,9 +342,12 @@ class Trainer:
             Path(config.checkpoint_dir) / ckpt.CHECKPOINT_NAME if config.checkpoint_dir else None
         )
         self.last_checkpoint_step: int | None = None
+        if self.checkpoint_path is not None and self.is_main:
+            ckpt.remove_orphans(self.checkpoint_path)  # a killed writer's half-written file
         if config.resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
             self.load_state_dict(ckpt.load(self.checkpoint_path, map_location=self.device))
             self.last_checkpoint_step = self.step
+            ckpt.check_not_past(config.steps, self.step, self.checkpoint_path)
         self._build_step_modules()
 
     def _check_amp(self) -> None:
@@ -480,6 +495,8 @@ class Trainer:
         pairs = ((self.opt_d, opt["lr_d"]), (self.opt_g, opt["lr_g"]))
         base_lrs = [(group, lr) for optimizer, lr in pairs for group in optimizer.param_groups]
         log_every, ckpt_every = cfg.log_every, cfg.checkpoint_every
+        timed = self.is_main and self.checkpoint_path is not None and cfg.checkpoint_seconds
+        next_timed = start + cfg.checkpoint_seconds if timed else math.inf
         pending = self._pending
         world = self.world_size
         out_of_time = False
@@ -508,8 +525,11 @@ class Trainer:
                 for cb in callbacks:
                     if step % cb.every == 0:
                         cb.on_step(self)
-                if ckpt_every and step % ckpt_every == 0:
+                if (ckpt_every and step % ckpt_every == 0) or (
+                        timed and time.perf_counter() > next_timed):
                     self.save_checkpoint()
+                    if timed:
+                        next_timed = time.perf_counter() + cfg.checkpoint_seconds
                 if out_of_time or (world == 1 and deadline is not None
                                    and time.perf_counter() > deadline):
                     break
@@ -527,9 +547,10 @@ class Trainer:
         return self.history
 
     def sync(self) -> None:
-        """Move pending losses into ``history``, check losses and weights for NaN/Inf.
+        """Move pending losses into ``history``, check losses and weights for NaN/Inf and the
+        losses against ``max_abs_loss``.
 
-        Raises :class:`DivergenceError` naming the first non-finite step.
+        Raises :class:`DivergenceError` naming the first bad step.
         """
         pending = self._pending
         if pending:
@@ -538,10 +559,9 @@ class Trainer:
             pending.clear()
             loss_d, loss_g = values[0::2], values[1::2]
             for i, (ld, lg) in enumerate(zip(loss_d, loss_g, strict=True)):
-                if not (math.isfinite(ld) and math.isfinite(lg)):
-                    which = "discriminator" if not math.isfinite(ld) else "generator"
-                    bad = ld if which == "discriminator" else lg
-                    self._diverged(first_step + i, f"the {which} loss became {bad}")
+                problem = self._loss_problem(ld, lg)
+                if problem is not None:
+                    self._diverged(first_step + i, problem)
             self.history["loss_d"].extend(loss_d)
             self.history["loss_g"].extend(loss_g)
             if self._bar is not None:
@@ -551,6 +571,18 @@ class Trainer:
         params = [p for m in (self.G, self.D) for p in m.parameters()]
         if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             self._diverged(self.step, "a weight of G or D became NaN/Inf")
+
+    def _loss_problem(self, loss_d: float, loss_g: float) -> str | None:
+        """What is wrong with one step's losses (non-finite, or beyond ``max_abs_loss``), or
+        None."""
+        bound = self.config.max_abs_loss
+        for which, value in (("discriminator", loss_d), ("generator", loss_g)):
+            if not math.isfinite(value):
+                return f"the {which} loss became {value}"
+            if bound is not None and abs(value) > bound:
+                return (f"the {which} loss reached {value:.3g}, beyond max_abs_loss={bound:g} "
+                        "(D's output has blown up)")
+        return None
 
     def _diverged(self, step: int, what: str) -> None:
         self._pending.clear()
@@ -614,6 +646,7 @@ class Trainer:
             "rng_augment": self.augment_generator.get_state(),
             "history": self.history,
             "config": asdict(self.config),
+            "metadata": self.metadata,
         }
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
@@ -628,18 +661,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; ValueError if it came from an incompatible config."""
-        saved = state.get("config", {})
-        mine = asdict(self.config)
-        differ = sorted(
-            f.name
-            for f in fields(TrainConfig)
-            if f.name not in RESUME_FREE_FIELDS
-            and f.name in saved
-            and saved[f.name] != mine[f.name]
-        )
-        if differ:
-            detail = ", ".join(f"{k}: saved {saved[k]!r} vs now {mine[k]!r}" for k in differ)
-            raise ValueError(f"checkpoint was written with a different config ({detail})")
+        ckpt.check_same_config(state.get("config", {}), asdict(self.config), RESUME_FREE_FIELDS,
+                               self.checkpoint_path or "checkpoint")
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if self.G_ema is not None:
