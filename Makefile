@@ -32,12 +32,18 @@ test: unit nbval
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser
 
+# Notebook 05 refuses to train into a folder that holds a finished run (resume/overwrite):
+# its default out_dir is this scratch folder, cleared before the notebooks are executed.
+NOTEBOOK_RUNS := runs/05_sngan_training
+
 nbval: $(STAMP)
+	rm -rf $(NOTEBOOK_RUNS)
 	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 # nbval with torch/MKL/oneDNN forced onto AVX2 kernels: a cell whose stored output changes here
 # would also change on a CPU of another type (e.g. in CI), so it must print robust facts instead.
 nbval-probe: $(STAMP)
+	rm -rf $(NOTEBOOK_RUNS)
 	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)
@@ -50,6 +56,7 @@ lab: $(STAMP)
 # Re-execute notebooks in place so their stored outputs match the code (then commit them).
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb
 notebooks: $(STAMP)
+	rm -rf $(NOTEBOOK_RUNS)
 	$(BIN)/python -m sngan_edu.course.execute execute $(NOTEBOOKS)
 
 constraints: $(STAMP)
