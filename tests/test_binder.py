@@ -28,4 +28,5 @@ def test_binder_uses_cpu_torch_wheels_and_installs_the_course():
     assert os.access(post, os.X_OK)
     script = post.read_text()
     assert 'pip install --no-cache-dir --no-deps -e ".[keras]"' in script
-    assert (REPO / "jupyter" / "settings" / "overrides.json5").is_file()
+    assert "sngan_edu/assets/jupyter/overrides.json5" in script
+    assert (REPO / "sngan_edu" / "assets" / "jupyter" / "overrides.json5").is_file()

@@ -8,7 +8,7 @@ the differences between runs that one would like to compare. This reads each run
 ``g_ema``) and scores them with the course's classifier:
 
     python -m sngan_edu.course.rescore runs/seeds05d/D_sn_seed0 runs/seeds05d/D_sn_seed1 \\
-        --samples 10000 --results data/notebook05_seeds_rescored.json
+        --samples 10000 --results sngan_edu/assets/studies/notebook05_seeds_rescored.json
 """
 
 from __future__ import annotations
