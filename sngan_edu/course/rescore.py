@@ -88,15 +88,19 @@ def rescore_run(
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options (``sngan-edu rescore`` and this module's ``main``)."""
     parser.add_argument("runs", nargs="+", help="run folders written by notebook 05")
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="seed of the fresh latent vectors")
     parser.add_argument("--classifier", default=str(DIGITS_CLASSIFIER))
     parser.add_argument("--results", help="write the scores to this JSON file")
-    args = parser.parse_args(argv)
+
+
+def run_from_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                       words: list[str], prog: str = "sngan-edu rescore") -> None:
+    """Rescore the runs that parsed options ``args`` name; ``words``: the options as typed
+    (recorded in the results file)."""
     if args.samples < 2:
         parser.error(f"--samples must be at least 2; got {args.samples}")
     for run in args.runs:  # fail before any scoring if a folder is wrong
@@ -109,9 +113,17 @@ def main(argv: list[str] | None = None) -> None:
               f"over {row['n_samples']} samples ({row['classes']} classes); reported "
               f"{row['reported_confidence']:.4f} over 1000")
     if args.results:
-        words = sys.argv[1:] if argv is None else argv
-        record = {"command": " ".join(["python -m sngan_edu.course.rescore", *words]), "runs": rows}
+        record = {"command": " ".join([prog, *words]), "runs": rows}
         Path(args.results).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    words = list(sys.argv[1:] if argv is None else argv)
+    run_from_arguments(parser.parse_args(words), parser, words,
+                       prog="python -m sngan_edu.course.rescore")
 
 
 if __name__ == "__main__":

@@ -48,16 +48,22 @@ def course_notebooks() -> list[Path]:
     return [p.relative_to(root) for p in found]
 
 
-def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
+def copy_notebooks(dest: str | Path, overwrite: bool = False, keep_existing: bool = False
+                   ) -> list[Path]:
     """Copy the course notebooks into the folder ``dest`` (made if missing); return the copies.
 
     A file already in ``dest`` with a notebook's name is a student's work: FileExistsError
-    naming them unless ``overwrite`` is True. Nothing is copied if any would be overwritten.
+    naming them, and nothing copied, unless ``overwrite`` (replace them) or ``keep_existing``
+    (keep them, copy only the missing notebooks) is True.
     """
     if not isinstance(dest, str | Path) or not str(dest):
         raise ValueError(f"dest must be a folder path; got {dest!r}")
     if not isinstance(overwrite, bool):
         raise ValueError(f"overwrite must be True or False; got {overwrite!r}")
+    if not isinstance(keep_existing, bool):
+        raise ValueError(f"keep_existing must be True or False; got {keep_existing!r}")
+    if overwrite and keep_existing:
+        raise ValueError("overwrite and keep_existing: at most one may be True")
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir():
         raise ValueError(f"dest must be a folder; {dest} is a file")
@@ -66,7 +72,9 @@ def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
         raise FileNotFoundError(f"no notebooks found in {notebooks_dir()}: the package is "
                                 "installed without its data files")
     existing = [str(n) for n in names if (dest / n).exists()]
-    if existing and not overwrite:
+    if keep_existing:
+        names = [n for n in names if str(n) not in existing]
+    elif existing and not overwrite:
         raise FileExistsError(f"{dest} already holds {', '.join(existing)}; keep your work "
                               "there and pick another folder, or overwrite (--force)")
     root = notebooks_dir()

@@ -271,11 +271,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser,
-                       argv: list[str] | None = None, prog: str = "sngan-edu sweep") -> None:
-    """Run the sweep that parsed command-line options ``args`` ask for."""
+                       words: list[str], prog: str = "sngan-edu sweep") -> None:
+    """Run the sweep that parsed command-line options ``args`` ask for; ``words``: the options
+    as typed (recorded in the results file)."""
     if args.update_stored and args.results is not None:
         parser.error("--results and --update-stored: give one (where to write the results)")
-    words = sys.argv[1:] if argv is None else argv
     command = " ".join([prog, *words])
     extra = {name: _parse_value(value) for name, value in args.parameter}
     out = Path(args.out)
@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    run_from_arguments(parser.parse_args(argv), parser, argv,
+    words = list(sys.argv[1:] if argv is None else argv)
+    run_from_arguments(parser.parse_args(words), parser, words,
                        prog="python -m sngan_edu.experiments.sweep")
 
 
