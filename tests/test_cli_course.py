@@ -100,10 +100,20 @@ def test_student_command(tmp_path, capsys):
 
 
 def test_sweep_command_writes_its_own_results_not_the_stored_study(tmp_path, monkeypatch):
-    from tests.test_sweep import _fake_run
+    from types import SimpleNamespace
+
+    from sngan_edu.experiments import sngan_run
 
     calls = []
-    monkeypatch.setattr(sweep, "run_sngan", _fake_run(calls))
+
+    def fake_run(config, progress=None):  # no training: a finished run's metrics.json
+        calls.append(config)
+        record = {"parameters": vars(config), "step": config.steps,
+                  "final": {"classes": 10.0, "fd": 50.0}, "optimizer": {}, "train_seconds": 1}
+        sngan_run.write_metrics(config.out_dir, record)
+        return SimpleNamespace(record=record)
+
+    monkeypatch.setattr(sweep, "run_sngan", fake_run)
     stored = sweep.STORED_RESULTS.read_bytes()
     out = tmp_path / "runs"
     cli.main(["sweep", "--settings", "A", "--regularizers", "sn", "--steps", "3",
