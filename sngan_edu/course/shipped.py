@@ -68,6 +68,10 @@ def copy_notebooks(dest: str | Path, overwrite: bool = False, keep_existing: boo
     if dest.exists() and not dest.is_dir():
         raise ValueError(f"dest must be a folder; {dest} is a file")
     names = course_notebooks()
+    if dest.resolve() == notebooks_dir().resolve():  # e.g. `make lab` in the repository
+        if overwrite:
+            raise ValueError(f"dest {dest} is where the notebooks are installed from")
+        return []
     if not names:
         raise FileNotFoundError(f"no notebooks found in {notebooks_dir()}: the package is "
                                 "installed without its data files")
