@@ -352,8 +352,8 @@ import sys
 import nbformat, torch
 nb = nbformat.read(sys.argv[1], as_version=4)
 env = {}
-for cell in nb.cells:
-    if cell.cell_type == "code":
+for cell in nb.cells:  # plain Python: the install guard (a %pip magic) is left out
+    if cell.cell_type == "code" and "install-guard" not in cell.metadata.get("tags", []):
         exec(compile(cell.source, "<notebook cell>", "exec"), env)
         if "x = torch.randn" in cell.source:
             break
@@ -518,7 +518,9 @@ def test_notebook_prints_no_failed_check():
         if cell.cell_type == "code"
     ]
     assert all(
-        cell.cell_type != "code" or cell.outputs or "def " in cell.source for cell in nb.cells
+        cell.cell_type != "code" or cell.outputs or "def " in cell.source
+        or "install-guard" in cell.metadata.get("tags", [])  # silent where the course is
+        for cell in nb.cells
     ), "the notebook has not been executed"
     assert sum(text.count("True") for text in texts) >= 10
     assert not any("False" in text for text in texts)
