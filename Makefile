@@ -49,9 +49,10 @@ nbval-probe: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check sngan_edu tests benchmarks
 
-# jupyter/settings/overrides.json5 holds this course's JupyterLab defaults (no news pop-up).
+# sngan-edu lab: JupyterLab with the course's defaults (sngan_edu/assets/jupyter/, no news
+# pop-up), here on notebooks/ itself (elsewhere it copies the notebooks into a folder first).
 lab: $(STAMP)
-	$(BIN)/jupyter lab --LabApp.app_settings_dir=$(abspath jupyter/settings) notebooks
+	$(BIN)/sngan-edu lab notebooks
 
 # Re-execute notebooks in place so their stored outputs match the code (then commit them).
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb
@@ -66,15 +67,16 @@ constraints: $(STAMP)
 clean:
 	rm -rf runs student test-artifacts .pytest_cache
 
-# Robustness sweep (notebook 06's data): notebook 05 via papermill for settings A-F x {sn, none}.
+# Robustness sweep (notebook 06's stored study, updated in sngan_edu/assets/studies/): notebook
+# 05's run for settings A-F x {sn, none}.
 .PHONY: sweep
 sweep: $(STAMP)
-	$(BIN)/python -m sngan_edu.experiments.sweep --jobs 2
+	$(BIN)/sngan-edu sweep --jobs 2 --update-stored
 
 # Student copies of the exercise notebooks (solutions stubbed, hidden tests removed).
 .PHONY: student
 student: $(STAMP)
-	$(BIN)/python -m sngan_edu.course.student notebooks/exercises student
+	$(BIN)/sngan-edu student notebooks/exercises student
 
 # End-to-end test in headless Chromium (installs Debian's chromium once; CI runs as root).
 .PHONY: test-browser

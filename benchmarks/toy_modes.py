@@ -4,16 +4,17 @@ For each dataset, method and seed, trains the toy MLP GAN of
 :func:`sngan_edu.experiments.toy_runs.toy_gan` with :class:`sngan_edu.train.trainer.Trainer`,
 scores 2500 samples with the PacGAN metrics (:func:`sngan_edu.metrics.toy.toy_metrics`) and
 prints one line per run with its CPU time, then a table of mean +- std over seeds. With
-``--out`` the results go to a JSON file that notebook 04 reads (``data/toy_results.json``),
-and the 2500 scored samples of each run to ``<out stem>_samples.npz`` beside it (keys
-``<dataset>_<method>_seed<k>``). Runs use one CPU thread.
+``--out`` the results go to a JSON file, like the study notebook 04 reads
+(``sngan_edu/assets/studies/toy_results.json``), and the 2500 scored samples of each run to
+``<out stem>_samples.npz`` beside it (keys ``<dataset>_<method>_seed<k>``). Runs use one CPU thread.
 
     .venv/bin/python benchmarks/toy_modes.py --datasets grid --methods gan sn --seeds 5 \
         --steps 16000 --out /tmp/toy/grid.json
     .venv/bin/python benchmarks/toy_modes.py --methods gan sn --datasets ring --seeds 1 --steps 500
 
 Two processes (one per dataset or method) can share a 2-core machine; merge their files with
-``--combine a.json b.json --out data/toy_results.json`` (their sample files are merged too).
+``--combine a.json b.json --out sngan_edu/assets/studies/toy_results.json`` (their sample files
+are merged too).
 
 What the comparison with the published tables is, and is not: every method here gets the same
 generator steps, networks and batch, but the settings were tuned for SN-GAN on these mixtures

@@ -1,4 +1,12 @@
-"""The command line of the course: ``python -m sngan_edu <command> ...``.
+"""The command line of the course: ``sngan-edu <command> ...`` (or ``python -m sngan_edu``).
+
+- ``lab [FOLDER]``: copy the course notebooks into FOLDER (default ./sngan-edu-course; files
+  already there are kept unless ``--force``) and start JupyterLab there with the course's
+  settings.
+- ``notebooks DEST``: copy the notebooks out of the installed package.
+- ``student SRC DEST``: student copies of exercise notebooks (:mod:`sngan_edu.course.student`).
+- ``sweep ...``: the robustness sweep behind notebook 06 (:mod:`sngan_edu.experiments.sweep`).
+- ``rescore RUN ...``: score finished runs again (:mod:`sngan_edu.course.rescore`).
 
 Commands (argparse subparsers; each is one function ``add_<name>(subparsers)`` that registers
 its parser and sets ``func``, so a new command is one more function in :data:`COMMANDS`):
@@ -18,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
+import shutil
 import sys
 import types
 import typing
@@ -135,14 +145,149 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-#: The commands, in --help order. A later command (lab, notebooks, student, sweep, rescore)
-#: is one more ``add_<name>`` function here.
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_train,)
+# ------------------------------------------------------------------------------- notebooks
+DEFAULT_COURSE_FOLDER = "sngan-edu-course"
+
+
+def add_notebooks(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "notebooks", help="copy the course notebooks out of the installed package",
+        description="Copy the course notebooks (lessons, appendices, exercises/) into DEST.")
+    parser.add_argument("dest", metavar="DEST", help="folder to copy them into (made if missing)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite notebooks already in DEST (your edits there are lost)")
+    parser.set_defaults(func=run_notebooks)
+
+
+def run_notebooks(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from sngan_edu.course.shipped import copy_notebooks
+
+    try:
+        written = copy_notebooks(args.dest, overwrite=args.force)
+    except (FileExistsError, ValueError) as err:
+        parser.error(str(err))
+    print(f"copied {len(written)} notebooks to {os.path.abspath(args.dest)}/")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- lab
+def add_lab(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lab", help="JupyterLab on a copy of the course notebooks",
+        description="Copy the course notebooks into FOLDER (if they are not there yet) and "
+                    "start JupyterLab there with the course's settings.")
+    parser.add_argument("folder", metavar="FOLDER", nargs="?", default=DEFAULT_COURSE_FOLDER,
+                        help="the course folder (default: ./%(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="copy the notebooks again over those in FOLDER (edits are lost)")
+    parser.add_argument("lab_args", nargs="*", metavar="LAB_OPTION",
+                        help="options for jupyter lab, after FOLDER and -- "
+                             "(sngan-edu lab course -- --no-browser)")
+    parser.set_defaults(func=run_lab)
+
+
+def lab_command(folder: str, extra: Sequence[str] = ()) -> list[str]:
+    """The ``jupyter lab`` command line that serves ``folder`` with the course's settings."""
+    from sngan_edu.assets import jupyter_settings_dir
+
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which(
+        "jupyter")
+    if jupyter is None:
+        raise FileNotFoundError("jupyter is not installed here: pip install jupyterlab")
+    return [jupyter, "lab", f"--LabApp.app_settings_dir={jupyter_settings_dir()}",
+            f"--ServerApp.root_dir={os.path.abspath(folder)}", *extra]
+
+
+def run_lab(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from sngan_edu.course.shipped import copy_notebooks
+
+    try:  # the student's own copies stay as they are unless --force
+        written = copy_notebooks(args.folder, overwrite=args.force, keep_existing=not args.force)
+    except ValueError as err:
+        parser.error(str(err))
+    if written:
+        print(f"copied {len(written)} notebooks to {os.path.abspath(args.folder)}/")
+    extra = [a for a in args.lab_args if a != "--"]
+    try:
+        command = lab_command(args.folder, extra)
+    except FileNotFoundError as err:
+        parser.error(str(err))
+    print(f"starting JupyterLab in {os.path.abspath(args.folder)}; open 01 and read in order",
+          flush=True)
+    os.execv(command[0], command)  # replaces this process (tests mock it)
+    return 0  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------- student
+def add_student(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "student", help="student copies of exercise notebooks (solutions stubbed out)",
+        description="Write the student copy of every exercise notebook in SRC to DEST "
+                    "(nbgrader's preprocessors: solutions stubbed, hidden tests removed).")
+    parser.add_argument("source", metavar="SRC", help="folder of exercise notebooks, e.g. "
+                        "course/exercises after sngan-edu notebooks course")
+    parser.add_argument("output", metavar="DEST", help="folder for the student copies")
+    parser.set_defaults(func=run_student)
+
+
+def run_student(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from sngan_edu.course.student import make_student_copies
+
+    try:
+        written = make_student_copies(args.source, args.output)
+    except ValueError as err:
+        parser.error(str(err))
+    for path in written:
+        print(f"  {path}")
+    print(f"wrote {len(written)} student notebooks to {os.path.abspath(args.output)}/")
+    return 0
+
+
+# ----------------------------------------------------------------------------------- sweep
+def add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    from sngan_edu.experiments import sweep
+
+    parser = subparsers.add_parser(
+        "sweep", help="the robustness sweep behind notebook 06 (settings A-F, SN or not)",
+        description=sweep.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_arguments(parser)
+    parser.set_defaults(func=run_sweep)
+
+
+def run_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from sngan_edu.experiments import sweep
+
+    sweep.run_from_arguments(args, parser, args.words)
+    return 0
+
+
+# --------------------------------------------------------------------------------- rescore
+def add_rescore(subparsers: argparse._SubParsersAction) -> None:
+    from sngan_edu.course import rescore
+
+    parser = subparsers.add_parser(
+        "rescore", help="score finished notebook 05 runs again with more samples",
+        description=rescore.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rescore.add_arguments(parser)
+    parser.set_defaults(func=run_rescore)
+
+
+def run_rescore(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from sngan_edu.course import rescore
+
+    rescore.run_from_arguments(args, parser, args.words)
+    return 0
+
+
+#: The commands, in --help order: one ``add_<name>`` function each.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_lab, add_notebooks, add_train, add_student, add_sweep, add_rescore)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``sngan-edu`` parser, one subcommand per function in :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
-        prog="python -m sngan_edu",
+        prog="sngan-edu",
         description="Spectral normalization for GANs: the course's command line.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
@@ -151,13 +296,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sngan-edu`` with ``argv`` (default: the process's arguments); return its exit
+    status."""
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
+    args.words = words[words.index(args.command) + 1:]  # the command's own options, as typed
     sub = parser._subparsers._group_actions[0].choices[args.command]  # for usage errors
     return int(args.func(args, sub) or 0)
 
 
-__all__ = ["COMMANDS", "add_dataclass_arguments", "build_parser", "main"]
+__all__ = ["COMMANDS", "DEFAULT_COURSE_FOLDER", "add_dataclass_arguments", "build_parser",
+           "lab_command", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ import hashlib
 import pickle
 import struct
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -356,3 +357,21 @@ def test_image_folder_missing_or_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotFoundError, match="no images found"):
         load_image_data("folder", data_root=tmp_path / "empty")
+
+
+def test_downloads_default_to_a_per_user_folder(tmp_path, monkeypatch):
+    from sngan_edu.data.images import DATA_ENV, default_data_root, resolve_data_root
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # not relative to the current folder
+    assert default_data_root() == tmp_path / "cache" / "sngan-edu"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_data_root() == Path.home() / ".cache" / "sngan-edu"
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "mine"))
+    assert resolve_data_root(None) == tmp_path / "mine"
+    assert resolve_data_root("~/x") == Path.home() / "x"
+    with pytest.raises(ValueError, match="data_root must be a folder path or None"):
+        resolve_data_root("")
+    with pytest.raises(DatasetNotFoundError, match=str(tmp_path / "mine")):
+        load_image_data("mnist", download=False)

@@ -1,4 +1,5 @@
-"""The figures notebook 05 quotes are the ones in the committed result files."""
+"""The figures notebook 05 quotes are the ones in the committed result files (shipped in the
+package: sngan_edu/assets/studies/)."""
 
 import functools
 import json
@@ -8,6 +9,8 @@ import nbformat
 import pytest
 import torch
 
+from sngan_edu.assets import study_path
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "05_sngan_training.ipynb"
 # Notebook 05's experiment log (its defaults over seeds, rescoring) lives in REPRODUCING.md.
@@ -15,7 +18,7 @@ REPRODUCING = ROOT / "REPRODUCING.md"
 
 
 def load(name: str) -> dict:
-    return json.loads((ROOT / "data" / name).read_text())
+    return json.loads(study_path(name).read_text())
 
 
 def seed_range(name: str, key: str, digits: int, regularizer: str = "sn") -> str:
@@ -95,8 +98,8 @@ def test_the_comparison_runs_differ_from_the_defaults_only_where_they_say():
 
 
 def test_the_stored_sweep_is_the_sweep_commands_default_study():
-    """Notebook 06 describes data/sweep_results.json as `make sweep`'s output: the pinned model
-    and budget, every setting with and without SN, and a kept sample grid for each run."""
+    """Notebook 06 describes the stored sweep_results.json as `make sweep`'s output: the pinned
+    model and budget, every setting with and without SN, and a kept sample grid for each run."""
     from sngan_edu.experiments import sweep
 
     stored = load("sweep_results.json")
@@ -104,7 +107,7 @@ def test_the_stored_sweep_is_the_sweep_commands_default_study():
     assert stored["parameters"] == sweep.SWEEP_PARAMETERS
     cells = {(r["setting"], r["regularizer"]) for r in stored["runs"]}
     assert cells == {(s, r) for s in sweep.SETTINGS for r in sweep.REGULARIZERS}
-    folder = sweep.samples_folder(sweep.DEFAULT_RESULTS)
+    folder = sweep.samples_folder(sweep.STORED_RESULTS)
     for run in stored["runs"]:
         assert run["step"] == sweep.DEFAULT_STEPS
         if run["status"] == "ok":
@@ -208,7 +211,7 @@ def test_notebook_06_quotes_the_stored_sweep():
 
 
 def test_the_extra_seeds_of_the_best_cell_are_the_sweeps_study():
-    """data/sweep_e_sn_seeds.json (seeds 1 and 2 of E with SN, run on another machine) is the
+    """The stored sweep_e_sn_seeds.json (seeds 1 and 2 of E with SN, run on another machine) is the
     same study as the stored sweep. Notebook 06 no longer tells that machine history."""
     from sngan_edu.experiments import sweep
 
@@ -343,7 +346,7 @@ def test_the_stored_toy_samples_are_the_scored_ones():
     from sngan_edu.metrics.toy import toy_metrics
 
     runs = load("toy_results.json")["runs"]
-    with np.load(ROOT / "data" / "toy_results_samples.npz") as stored:
+    with np.load(study_path("toy_results_samples.npz")) as stored:
         keys = set(stored.files)
         for r in runs:
             key = f"{r['dataset']}_{r['method']}_seed{r['seed']}"
@@ -354,4 +357,4 @@ def test_the_stored_toy_samples_are_the_scored_ones():
             keys.discard(key)
     assert not keys  # every stored sample set belongs to a stored run
     assert {f"grid_{m}_seed{s}" for m in ("gan", "sn") for s in range(3)} <= set(
-        np.load(ROOT / "data" / "toy_results_samples.npz").files)
+        np.load(study_path("toy_results_samples.npz")).files)

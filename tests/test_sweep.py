@@ -40,7 +40,7 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     assert calls[0].setting == "D" and calls[0].regularizer == "sn"
     assert calls[0].n_dis is None and calls[0].steps == 7 and calls[0].width == 0.25
     assert calls[0].out_dir.endswith("D_sn_seed0") and calls[0].eval_every == 7
-    assert calls[0].data_root == str(sweep.REPO_ROOT / "data" / "downloads")
+    assert calls[0].data_root is None  # the per-user data folder, whatever the current one
     # the sweep's own pinned model (notebook 05's CPU model, sampled from G itself)
     assert calls[0].d_width == 0.125 and calls[0].g_ema is None
     assert calls[0].cpu_threads == 1 and calls[0].translate == 0

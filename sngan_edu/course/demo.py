@@ -1,10 +1,10 @@
 """`make demo`: run the whole notebook series headless with papermill into runs/<date-time>/.
 
-Each notebook runs from the notebooks/ folder on its CPU-friendly defaults, with a progress bar
-per notebook and per cell. Notebooks that declare an ``out_dir`` parameter write their artefacts
-(metrics, sample grids, checkpoints) under the run folder. At the end the folder holds
-``index.html`` (:mod:`sngan_edu.course.report`: one section per notebook, its figures and a link
-to it rendered as HTML) and ``summary.json``; the last line printed is the page's path.
+Each notebook runs from the installed notebooks' folder on its CPU-friendly defaults, with a
+progress bar per notebook and per cell. Notebooks that declare an ``out_dir`` parameter write
+their artefacts (metrics, sample grids, checkpoints) under the run folder. At the end the folder
+holds ``index.html`` (:mod:`sngan_edu.course.report`: one section per notebook, its figures and
+a link to it rendered as HTML) and ``summary.json``; the last line printed is the page's path.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from jupyter_client.manager import KernelManager
 from tqdm.auto import tqdm
 
 from sngan_edu.course.report import write_report
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+from sngan_edu.course.shipped import notebooks_dir
 
 
-def series(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The course notebooks in reading order (files named NN_*.ipynb)."""
+def series(notebook_dir: Path | None = None) -> list[Path]:
+    """The course notebooks in reading order (files named NN_*.ipynb; by default the shipped
+    ones, :func:`sngan_edu.course.shipped.notebooks_dir`)."""
+    notebook_dir = notebooks_dir() if notebook_dir is None else Path(notebook_dir)
     return sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/<date-time>)")
     args = parser.parse_args(argv)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_root = Path(args.out) if args.out else REPO_ROOT / "runs" / stamp
+    out_root = Path(args.out) if args.out else Path("runs") / stamp
     print(f"sngan-edu demo: executing the notebook series into {out_root}", flush=True)
     records = run_series(out_root)
     (out_root / "summary.json").write_text(json.dumps(records, indent=2))

@@ -8,7 +8,7 @@ the differences between runs that one would like to compare. This reads each run
 ``g_ema``) and scores them with the course's classifier:
 
     python -m sngan_edu.course.rescore runs/seeds05d/D_sn_seed0 runs/seeds05d/D_sn_seed1 \\
-        --samples 10000 --results data/notebook05_seeds_rescored.json
+        --samples 10000 --results sngan_edu/assets/studies/notebook05_seeds_rescored.json
 
 Every run is checked first (a finished run folder whose generator rebuilds from its checkpoint
 and makes images with the classifier's channels), so that a bad folder stops the command before
@@ -126,15 +126,19 @@ def _describe(row: dict[str, Any]) -> str:
             "over 1000")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options (``sngan-edu rescore`` and this module's ``main``)."""
     parser.add_argument("runs", nargs="+", help="run folders written by notebook 05")
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="seed of the fresh latent vectors")
     parser.add_argument("--classifier", default=str(DIGITS_CLASSIFIER))
     parser.add_argument("--results", help="write the scores to this JSON file")
-    args = parser.parse_args(argv)
+
+
+def run_from_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                       words: list[str], prog: str = "sngan-edu rescore") -> None:
+    """Rescore the runs that parsed options ``args`` name; ``words``: the options as typed
+    (recorded in the results file)."""
     if args.samples < 2:
         parser.error(f"--samples must be at least 2; got {args.samples}")
     classifier = load_classifier(args.classifier, device="cpu")
@@ -142,14 +146,22 @@ def main(argv: list[str] | None = None) -> None:
         check_runs(args.runs, classifier)
     except ValueError as err:
         parser.error(str(err))
-    words = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m sngan_edu.course.rescore", *words])
+    command = " ".join([prog, *words])
     rows: list[dict[str, Any]] = []
     for run in args.runs:
         rows.append(rescore_run(run, classifier, args.samples, args.seed))
         print(_describe(rows[-1]))
         if args.results:  # the runs scored so far survive an interruption
             checkpoint.write_json_atomic({"command": command, "runs": rows}, args.results)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    words = list(sys.argv[1:] if argv is None else argv)
+    run_from_arguments(parser.parse_args(words), parser, words,
+                       prog="python -m sngan_edu.course.rescore")
 
 
 if __name__ == "__main__":

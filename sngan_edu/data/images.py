@@ -8,11 +8,14 @@ kept as a single tensor. A GAN samples random minibatches, so :meth:`ImageData.s
 indices from that tensor directly, on the training device, with no ``DataLoader`` overhead.
 
 Offline with no files, loaders raise :class:`DatasetNotFoundError` naming the files to fetch
-and the folder to put them in.
+and the folder to put them in. Downloads go to a per-user folder, :func:`default_data_root`
+(``$SNGAN_EDU_DATA``, else ``~/.cache/sngan-edu``, or ``$XDG_CACHE_HOME/sngan-edu``), whatever
+the current folder; ``data_root`` picks another.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,26 @@ SPLITS = ("train", "test", "all")
 # Held-out digits for the evaluator: a fixed, class-stratified 20% (seeded, so reproducible).
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
+DATA_ENV = "SNGAN_EDU_DATA"  # environment variable naming the data folder
+
+
+def default_data_root() -> Path:
+    """Where datasets are downloaded when no ``data_root`` is given: ``$SNGAN_EDU_DATA`` if
+    set, else ``sngan-edu`` in the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    chosen = os.environ.get(DATA_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "sngan-edu"
+
+
+def resolve_data_root(data_root: str | Path | None) -> Path:
+    """``data_root`` as a path (``~`` expanded); None: :func:`default_data_root`."""
+    if data_root is None:
+        return default_data_root()
+    if not isinstance(data_root, str | Path) or not str(data_root):
+        raise ValueError(f"data_root must be a folder path or None; got {data_root!r}")
+    return Path(data_root).expanduser()
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -318,7 +341,7 @@ def _load_folder(data_root: str | Path, image_size: int, skip_unreadable: bool =
 
 def load_image_data(
     dataset: str = "digits",
-    data_root: str | Path = "data",
+    data_root: str | Path | None = None,
     image_size: int = 16,
     split: str = "train",
     channels: int | None = None,
@@ -328,14 +351,16 @@ def load_image_data(
     """Load ``dataset`` resized to ``image_size`` as one tensor.
 
     dataset: one of DATASETS. data_root: folder holding the torchvision files (or the user's
-    image folder for "folder"). split: "train" / "test" ("all" for digits; STL-10 also accepts
-    "unlabeled" and "train+unlabeled"). channels: force 1 or 3 channels (None keeps the
+    image folder for "folder"); None: :func:`default_data_root` (downloads go there).
+    split: "train" / "test" ("all" for digits; STL-10 also accepts "unlabeled" and
+    "train+unlabeled"). channels: force 1 or 3 channels (None keeps the
     dataset's own). download: "auto" (try when the files are missing), True, or False.
     skip_unreadable (folder only): leave out images that cannot be read, with a warning that
     counts them, instead of stopping at the first one (DatasetCorruptError names it).
     """
     check_choice("dataset", dataset, DATASETS)
     check_int("image_size", image_size, minimum=4)
+    data_root = resolve_data_root(data_root)
     if download not in (True, False, "auto"):
         raise ValueError(f"download must be True, False or 'auto'; got {download!r}")
     stl_splits = ("train", "test", "unlabeled", "train+unlabeled")

@@ -91,7 +91,7 @@ class RunConfig:
     """Notebook 05's parameters, with its defaults (tuned for a 2-core CPU and the digits)."""
 
     dataset: str = "digits"  # digits (embedded, offline) | mnist | fashion_mnist | cifar10 | ...
-    data_root: str = "../data/downloads"  # where torchvision files (or your image folder) live
+    data_root: str | None = None  # torchvision files or your images (None: ~/.cache/sngan-edu)
     image_size: int = 16
     width: float = 0.5  # G's channel multiplier: 1.0 is the paper's model
     d_width: float | None = 0.125  # D's channel multiplier (None: same as width)
@@ -139,6 +139,10 @@ class RunConfig:
     def validate(self) -> None:
         """Raise a ValueError naming the first bad parameter (before any data or training)."""
         check_choice("dataset", self.dataset, DATASETS)
+        if self.data_root is not None and (not isinstance(self.data_root, str)
+                                           or not self.data_root):
+            raise ValueError(f"data_root must be a folder path or None (the per-user data "
+                             f"folder); got {self.data_root!r}")
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("loss", self.loss, LOSS_NAMES)
         check_choice("setting", self.setting, PRESET_NAMES)
@@ -214,8 +218,8 @@ def build_discriminator(config: RunConfig, channels: int) -> nn.Module:
 
 
 def classifier_path(dataset: str) -> Path:
-    """Where the classifier that scores ``dataset``'s samples lives (in the repository's
-    ``data/``; only the digits' ships with the course)."""
+    """Where the classifier that scores ``dataset``'s samples lives (beside the digits' one in
+    the package's assets; only the digits' ships with the course)."""
     if dataset == "digits":
         return DIGITS_CLASSIFIER
     return DIGITS_CLASSIFIER.parent / f"{dataset}_classifier.pt"

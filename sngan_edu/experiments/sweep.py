@@ -1,7 +1,7 @@
 """The robustness sweep: notebook 05's run for settings A-F, with and without SN.
 
-    python -m sngan_edu.experiments.sweep --jobs 2    # the committed CPU sweep on the digits
-    python -m sngan_edu.experiments.sweep --steps 100000 --results runs/cifar_sweep.json \\
+    sngan-edu sweep --jobs 2 --update-stored      # the stored CPU sweep on the digits
+    sngan-edu sweep --steps 100000 --results runs/cifar_sweep.json \\
         -p dataset cifar10 -p image_size 32 -p width 1 -p d_width 1 -p batch_size 64 \\
         -p cpu_threads null -p device cuda            # the paper's, on a GPU
 
@@ -11,7 +11,10 @@ Each run is :func:`sngan_edu.experiments.sngan_run.run_sngan`, the function behi
 checkpoint). A run whose folder already holds a finished ``metrics.json`` with the same
 parameters is not repeated, so an interrupted sweep continues. A run that fails (e.g. the
 unnormalized GAN diverging to NaN at a high learning rate) is recorded as failed with its error,
-not dropped. The collected results go to one JSON file that notebook 06 plots. ``--jobs 2``
+not dropped. The collected results go to one JSON file (``--results``, by default
+``<out>/sweep_results.json``); the study that notebook 06 plots ships with the package
+(:data:`STORED_RESULTS`) and a sweep changes it only when asked (``--update-stored``, meant for
+the repository's editable install: new seeds of the same study are added to it). ``--jobs 2``
 runs two at a time, each in its own process (each run uses one CPU thread, so a 2-core machine
 takes both).
 """
@@ -33,16 +36,17 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sngan_edu.assets import study_path
 from sngan_edu.checks import check_choice, check_int
 from sngan_edu.experiments.sngan_run import METRICS_FILE, RunConfig, read_metrics, run_sngan
 from sngan_edu.regularizers import REGULARIZER_NAMES, get_regularizer
 from sngan_edu.train.presets import PRESET_NAMES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO_ROOT / "notebooks" / "05_sngan_training.ipynb"  # whose run the sweep repeats
-DEFAULT_RESULTS = REPO_ROOT / "data" / "sweep_results.json"
-# Notebook 05 reads data_root relative to notebooks/; the sweep's runs read it from here.
-DEFAULT_DATA_ROOT = REPO_ROOT / "data" / "downloads"
+NOTEBOOK = "05_sngan_training.ipynb"  # the notebook whose run the sweep repeats
+#: The study notebook 06 reads, shipped with the package (sngan_edu/assets/studies/).
+STORED_RESULTS = study_path("sweep_results.json")
+RESULTS_NAME = "sweep_results.json"  # a sweep's own results file, in its --out folder
+DEFAULT_OUT = Path("runs") / "sweep"
 SETTINGS = ("A", "B", "C", "D", "E", "F")
 REGULARIZERS = ("sn", "none")
 # The sweep's own model: notebook 05's CPU model (G at width 0.5, D at 0.125, batch 32, 3000
@@ -85,8 +89,8 @@ def run_parameters(
 
 
 def run_config(parameters: dict[str, Any]) -> RunConfig:
-    """The run of ``parameters`` (data_root defaults to the repository's ``data/downloads``)."""
-    return RunConfig.from_parameters({"data_root": str(DEFAULT_DATA_ROOT), **parameters})
+    """The run of ``parameters`` (data_root: RunConfig's default, the per-user data folder)."""
+    return RunConfig.from_parameters(parameters)
 
 
 def run_one(
@@ -123,13 +127,14 @@ def _summarise(saved: dict[str, Any]) -> dict[str, Any]:
 
 def run_sweep(
     settings=SETTINGS, regularizers=REGULARIZERS, seeds=(0,), steps: int = DEFAULT_STEPS,
-    out_root: Path = REPO_ROOT / "runs" / "sweep", extra: dict[str, Any] | None = None,
-    results_path: Path | None = DEFAULT_RESULTS, force: bool = False,
-    verbose: bool = True, command: str = "python -m sngan_edu.experiments.sweep", jobs: int = 1,
+    out_root: Path = DEFAULT_OUT, extra: dict[str, Any] | None = None,
+    results_path: Path | None = None, force: bool = False,
+    verbose: bool = True, command: str = "sngan-edu sweep", jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every (setting, regularizer, seed), ``jobs`` at a time (in as many processes: each
-    run sets torch's threads and seeds its global random state); write the results JSON and
-    return it (runs in sweep order, whatever order they finish in)."""
+    run sets torch's threads and seeds its global random state); write the results JSON to
+    ``results_path`` (None: write none; pass :data:`STORED_RESULTS` to update the stored study)
+    and return it (runs in sweep order, whatever order they finish in)."""
     for s in settings:
         check_choice("settings", s, PRESET_NAMES)
     for r in regularizers:
@@ -167,7 +172,7 @@ def run_sweep(
         if not run.get("reused"):
             run["machine"] = machine
     parameters = {**SWEEP_PARAMETERS, **(extra or {})}
-    results = {"commands": [command], "notebook": NOTEBOOK.name, "steps": steps,
+    results = {"commands": [command], "notebook": NOTEBOOK, "steps": steps,
                "parameters": parameters, "runs": runs}
     if results_path is not None:
         results_path = Path(results_path)
@@ -189,7 +194,7 @@ def run_sweep(
     return results
 
 
-def load_results(path: str | Path = DEFAULT_RESULTS) -> dict[str, Any]:
+def load_results(path: str | Path = STORED_RESULTS) -> dict[str, Any]:
     """Read a results JSON written by :func:`run_sweep`.
 
     Files written before sweeps could be extended hold one ``command`` and one ``machine`` for
@@ -244,9 +249,8 @@ def this_machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sweep's command-line options (``sngan-edu sweep`` and this module's ``main``)."""
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
     parser.add_argument("--regularizers", nargs="+", default=list(REGULARIZERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -254,18 +258,42 @@ def main(argv: list[str] | None = None) -> None:
                         help="generator updates per run")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs at a time (each uses cpu_threads threads; 2 on 2 cores)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "runs" / "sweep"))
-    parser.add_argument("--results", default=str(DEFAULT_RESULTS))
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder of the runs")
+    parser.add_argument("--results", default=None,
+                        help=f"results JSON to write (default: <out>/{RESULTS_NAME})")
+    parser.add_argument("--update-stored", action="store_true",
+                        help=f"add the results to the stored study notebook 06 reads "
+                             f"({STORED_RESULTS}) instead")
     parser.add_argument("--force", action="store_true", help="re-run finished runs too")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"),
                         help="a parameter of notebook 05's run (RunConfig), repeatable")
-    args = parser.parse_args(argv)
-    words = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m sngan_edu.experiments.sweep", *words])
+
+
+def run_from_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                       words: list[str], prog: str = "sngan-edu sweep") -> None:
+    """Run the sweep that parsed command-line options ``args`` ask for; ``words``: the options
+    as typed (recorded in the results file)."""
+    if args.update_stored and args.results is not None:
+        parser.error("--results and --update-stored: give one (where to write the results)")
+    command = " ".join([prog, *words])
     extra = {name: _parse_value(value) for name, value in args.parameter}
-    run_sweep(args.settings, args.regularizers, tuple(args.seeds), args.steps, Path(args.out),
-              extra, Path(args.results), force=args.force, command=command, jobs=args.jobs)
+    out = Path(args.out)
+    if args.update_stored:
+        results = STORED_RESULTS
+    else:
+        results = Path(args.results) if args.results is not None else out / RESULTS_NAME
+    run_sweep(args.settings, args.regularizers, tuple(args.seeds), args.steps, out,
+              extra, results, force=args.force, command=command, jobs=args.jobs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    words = list(sys.argv[1:] if argv is None else argv)
+    run_from_arguments(parser.parse_args(words), parser, words,
+                       prog="python -m sngan_edu.experiments.sweep")
 
 
 def sweep_table(results: dict[str, Any], metrics=("classes", "confidence", "fd")) -> list[dict]:

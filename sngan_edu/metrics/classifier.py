@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="digits", choices=[d for d in DATASETS])
-    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--data-root", default=None,
+                        help="dataset folder (default: $SNGAN_EDU_DATA or ~/.cache/sngan-edu)")
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)

@@ -3,8 +3,8 @@
 The server runs on 127.0.0.1 with a random token, serving a temporary copy of notebooks/ with
 outputs stripped (the committed notebooks are never touched), with settings, workspaces and
 runtime files in the temporary directory too. Like ``make lab``, it reads the course's default
-settings from jupyter/settings/ (no Jupyter news pop-up). Debian's /usr/bin/chromium is driven by
-Playwright; without it every test here is skipped.
+settings from sngan_edu/assets/jupyter/ (no Jupyter news pop-up). Debian's /usr/bin/chromium is
+driven by Playwright; without it every test here is skipped.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from typing import NamedTuple
 import nbformat
 import pytest
 
+from sngan_edu.assets import jupyter_settings_dir
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
-APP_SETTINGS = REPO / "jupyter" / "settings"  # overrides.json5: the course's settings defaults
+APP_SETTINGS = jupyter_settings_dir()  # overrides.json5: the course's settings defaults
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

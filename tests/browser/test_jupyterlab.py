@@ -5,8 +5,8 @@ JupyterLab served on 127.0.0.1, runs all cells, checks the PowerIterationExplore
 sliders and plot, moves the "iterations k" slider as a user would (click its handle, press the
 right arrow key), and checks that the plot image is redrawn and that re-running the cell
 printing the estimate prints the new iteration count, i.e. the new value reached the kernel.
-It also checks that the course's settings defaults (jupyter/settings/) are loaded and that no
-Jupyter news pop-up covers the notebook. Screenshots before/after go to test-artifacts/.
+It also checks that the course's settings defaults (sngan_edu/assets/jupyter/) are loaded and
+that no Jupyter news pop-up covers the notebook. Screenshots before/after go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def test_notebook01_slider_redraws_plot_and_estimate(lab_server, page, artifacts
         timeout=RUN_ALL_TIMEOUT,
     )
 
-    # jupyter/settings/overrides.json5 reached JupyterLab (the server turns overrides into schema
-    # defaults; no user setting here): news never fetched, never asked for.
+    # sngan_edu/assets/jupyter/overrides.json5 reached JupyterLab (the server turns overrides into
+    # schema defaults; no user setting here): news never fetched, never asked for.
     plugin = page.evaluate(
         """async () => await window.jupyterapp.serviceManager.settings.fetch(
             '@jupyterlab/apputils-extension:notification')"""
