@@ -21,16 +21,7 @@ def test_parameters_cell_holds_run_configs_fields_and_defaults():
     assert tuple(declared) == RunConfig.names()
     defaults = RunConfig()
     for name, parameter in declared.items():
-        value = ast.literal_eval(parameter["default"])
-        if name == "data_root" and value == PENDING_05_DATA_ROOT:
-            continue  # notebook 05's cell still has the old default until it is switched
-        assert value == getattr(defaults, name), name
-
-
-# RunConfig's data_root now defaults to None (the per-user data folder, ~/.cache/sngan-edu);
-# notebook 05 is being rewritten elsewhere and will switch its parameters cell to None. Until
-# then its old relative default is the one difference allowed; delete this afterwards.
-PENDING_05_DATA_ROOT = "../data/downloads"
+        assert ast.literal_eval(parameter["default"]) == getattr(defaults, name), name
 
 
 @pytest.mark.slow

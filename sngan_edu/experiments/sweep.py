@@ -109,7 +109,10 @@ def run_one(
             return {**record, **_summarise(saved), "status": "ok", "reused": True}
     start = time.perf_counter()
     try:
-        result = run_sngan(run_config(parameters), progress=False)
+        # A folder reaching here holds no reusable run (other parameters, a failed or an
+        # unfinished run, or --force): its files are replaced, which run_sngan does only when
+        # asked (overwrite=True).
+        result = run_sngan(run_config({**parameters, "overwrite": True}), progress=False)
     except Exception as err:  # a diverged (or otherwise failed) run is a result too
         reason = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         return {**record, "status": "failed", "error": reason,
