@@ -59,6 +59,8 @@ def digits_run(tmp_path_factory, fewer_samples):
                                                     "architecture='resnet'"),
      ({"resume": True, "overwrite": True}, "resume=True and overwrite=True contradict"),
      ({"overwrite": 1}, "overwrite must be True or False"),
+     ({"amp": "fp8"}, "amp must be one of"),
+     ({"torch_compile": "yes"}, "torch_compile must be True or False"),
      ({"n_dis": 0}, "n_dis must be a positive integer"),
      ({"translate": 8}, "translate must be below half the image side"),
      ({"translate": -1}, "translate must be a non-negative integer"),
@@ -92,6 +94,9 @@ def test_defaults_validate_and_make_notebook_05s_train_config():
     assert train.checkpoint_every == 500 and train.checkpoint_seconds == 300  # at evaluations
     assert replace(config, max_minutes=2).to_train_config().max_seconds == 120.0
     assert config.disc_width == 0.125 and replace(config, d_width=None).disc_width == 0.5
+    assert (train.amp, train.compile) == ("none", False)
+    gpu = replace(config, amp="bf16", torch_compile=True).to_train_config()
+    assert (gpu.amp, gpu.compile) == ("bf16", True)  # the engine's mixed precision and compile
 
 
 def test_parameters_read_back_from_a_record():

@@ -106,6 +106,8 @@ class RunConfig:
     n_dis: int | None = 3  # D updates per G update (None: the setting's own, 5 for D)
     seed: int = 0
     device: str = "auto"
+    amp: str = "none"  # mixed precision: none | bf16 | fp16 (autocast; SN's sigma stays float32)
+    torch_compile: bool = False  # torch.compile G and D (worth it on a GPU)
     out_dir: str = "../runs/05_sngan_training"
     eval_every: int = 500
     resume: bool = False
@@ -164,6 +166,7 @@ class RunConfig:
         check_max_shift(self.translate, self.image_size, name="translate")
         check_bool("resume", self.resume)
         check_bool("overwrite", self.overwrite)
+        check_bool("torch_compile", self.torch_compile)
         if self.resume and self.overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other: use "
                              "resume=True to continue the run in out_dir, or resume=False with "
@@ -197,7 +200,7 @@ class RunConfig:
             checkpoint_every=self.eval_every, checkpoint_seconds=CHECKPOINT_SECONDS,
             resume=self.resume, progress=progress,
             g_ema=self.g_ema, lr_decay=self.lr_decay, translate=self.translate,
-            channels_last=True,
+            channels_last=True, amp=self.amp, compile=self.torch_compile,
             max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes,
         )
 
