@@ -25,6 +25,7 @@ its parser and sets ``func``, so a new command is one more function in :data:`CO
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import shutil
@@ -243,40 +244,34 @@ def run_student(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0
 
 
-# ----------------------------------------------------------------------------------- sweep
-def add_sweep(subparsers: argparse._SubParsersAction) -> None:
-    from sngan_edu.experiments import sweep
+# ------------------------------------------------------------------------- sweep, rescore
+def _module_command(name: str, module: str, help_text: str) -> Callable[
+        [argparse._SubParsersAction], None]:
+    """The ``add_<name>`` of a command whose module has ``add_arguments(parser)`` and
+    ``run_from_arguments(args, parser, words)`` (its own ``python -m`` entry point shares them)."""
 
-    parser = subparsers.add_parser(
-        "sweep", help="the robustness sweep behind notebook 06 (settings A-F, SN or not)",
-        description=sweep.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_arguments(parser)
-    parser.set_defaults(func=run_sweep)
+    def add(subparsers: argparse._SubParsersAction) -> None:
+        target = importlib.import_module(module)
+        parser = subparsers.add_parser(
+            name, help=help_text, description=target.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        target.add_arguments(parser)
+        parser.set_defaults(func=run)
 
+    def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+        importlib.import_module(module).run_from_arguments(args, parser, args.words)
+        return 0
 
-def run_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from sngan_edu.experiments import sweep
-
-    sweep.run_from_arguments(args, parser, args.words)
-    return 0
-
-
-# --------------------------------------------------------------------------------- rescore
-def add_rescore(subparsers: argparse._SubParsersAction) -> None:
-    from sngan_edu.course import rescore
-
-    parser = subparsers.add_parser(
-        "rescore", help="score finished notebook 05 runs again with more samples",
-        description=rescore.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rescore.add_arguments(parser)
-    parser.set_defaults(func=run_rescore)
+    add.__name__ = f"add_{name}"
+    return add
 
 
-def run_rescore(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from sngan_edu.course import rescore
-
-    rescore.run_from_arguments(args, parser, args.words)
-    return 0
+add_sweep = _module_command(
+    "sweep", "sngan_edu.experiments.sweep",
+    "the robustness sweep behind notebook 06 (settings A-F, SN or not)")
+add_rescore = _module_command(
+    "rescore", "sngan_edu.course.rescore",
+    "score finished notebook 05 runs again with more samples")
 
 
 #: The commands, in --help order: one ``add_<name>`` function each.
