@@ -47,7 +47,7 @@ nbval-probe: $(STAMP)
 	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check sngan_edu tests benchmarks
+	$(BIN)/ruff check sngan_edu tests benchmarks notebooks
 
 # sngan-edu lab: JupyterLab with the course's defaults (sngan_edu/assets/jupyter/, no news
 # pop-up), here on notebooks/ itself (elsewhere it copies the notebooks into a folder first).

@@ -543,8 +543,26 @@ def conv_layer_operator_norm(
     return float(value)
 
 
-def _layer_kind(module: nn.Module) -> str:
-    return type(module).__name__.removeprefix("Parametrized")
+def layer_role(module: nn.Module) -> str:
+    """A weight layer named by what it does: "conv 3x3 s1", "convT 4x4 s2", "linear 256->1"."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        kind = "convT" if isinstance(module, nn.modules.conv._ConvTransposeNd) else "conv"
+        kernel = "x".join(map(str, module.kernel_size))
+        same = len(set(module.stride)) == 1
+        stride = "s" + (str(module.stride[0]) if same else "x".join(map(str, module.stride)))
+        return f"{kind} {kernel} {stride}"
+    if isinstance(module, nn.Linear):
+        return f"linear {module.in_features}->{module.out_features}"
+    return type(module).__name__.removeprefix("Parametrized").lower()
+
+
+def layer_roles(
+    model: nn.Module, layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES
+) -> dict[str, str]:
+    """``{module name: "k: role"}`` for every weight layer, numbered from the input, e.g.
+    ``{"main.0": "1: conv 3x3 s1", ..., "linear": "8: linear 256->1"}``."""
+    layers = _weight_layers(model, _check_layer_types(layer_types))
+    return {name: f"{i}: {layer_role(module)}" for i, (name, module) in enumerate(layers, start=1)}
 
 
 @torch.no_grad()
@@ -603,7 +621,7 @@ def sigma_report(
         rows.append(
             SigmaRow(
                 layer=name,
-                kind=_layer_kind(module),
+                kind=layer_role(module),
                 matrix_shape=tuple(mat.shape),
                 estimate=estimate,
                 exact_raw=exact,

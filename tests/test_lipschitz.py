@@ -375,13 +375,28 @@ def test_cone_figure_marks_where_the_graph_leaves_the_cone():
     plt.close("all")
 
 
-def test_conv_role_names_layers_by_kernel_and_stride():
-    from sngan_edu.plots.lipschitz import conv_role
+def test_layer_role_names_layers_by_kernel_and_stride():
+    from sngan_edu.sn import layer_role
 
-    assert conv_role(nn.Conv2d(3, 64, 3, 1, 1)) == "conv 3x3 s1"
-    assert conv_role(nn.Conv2d(64, 64, 4, 2, 1)) == "conv 4x4 s2"
-    assert conv_role(nn.Conv2d(4, 4, (1, 3), (1, 2))) == "conv 1x3 s1x2"
-    assert conv_role(nn.ConvTranspose2d(8, 4, 4, 2, 1)) == "convT 4x4 s2"
+    assert layer_role(nn.Conv2d(3, 64, 3, 1, 1)) == "conv 3x3 s1"
+    assert layer_role(nn.Conv2d(64, 64, 4, 2, 1)) == "conv 4x4 s2"
+    assert layer_role(nn.Conv2d(4, 4, (1, 3), (1, 2))) == "conv 1x3 s1x2"
+    assert layer_role(nn.ConvTranspose2d(8, 4, 4, 2, 1)) == "convT 4x4 s2"
+    assert layer_role(nn.Linear(256, 1)) == "linear 256->1"
+
+
+def test_layer_roles_number_the_weight_layers_from_the_input():
+    from sngan_edu.models.standard_cnn import Discriminator
+    from sngan_edu.sn import apply_spectral_norm, layer_roles
+
+    D = Discriminator(image_size=16, width=0.125)
+    roles = layer_roles(D)
+    convs = [name for name, m in D.named_modules() if isinstance(m, nn.Conv2d)]
+    assert list(roles) == convs + ["linear"]  # every weight layer, in forward order
+    assert roles[convs[0]] == "1: conv 3x3 s1" and roles[convs[1]] == "2: conv 4x4 s2"
+    assert roles["linear"] == f"8: linear {D.linear.in_features}->1"
+    apply_spectral_norm(D)  # parametrized layers keep their names and roles
+    assert layer_roles(D) == roles
 
 
 def test_landscapes_on_a_grid_with_outlined_samples():

@@ -309,7 +309,9 @@ def test_sigma_report_against_svd_and_dense_conv():
     text = repr(report)
     assert text == repr(sn.sigma_report(model, input_shapes=(3, 6, 6)))
     assert text.splitlines()[0].startswith("layer")
-    assert "<table>" in report._repr_html_() and "ConvTranspose2d" in report._repr_html_()
+    html_table = report._repr_html_()
+    assert "<table>" in html_table and "convT 4x4 s2" in html_table  # layers named by role
+    assert [r.kind for r in report.rows] == [sn.layer_role(model[i]) for i in (0, 3, 5)]
 
 
 def test_sigma_report_lists_unnormalized_layers():
@@ -374,6 +376,12 @@ def test_draw_sigma_history_draws_every_layer():
     left, right = fig.axes[:2]
     assert len(left.get_lines()) == 3  # a: estimate + exact; b: estimate only (no exact logged)
     assert len(right.get_lines()) == 2  # a's normalized sigma + the line at 1
+    plt.close(fig)
+
+    fig = plt.figure()
+    draw_sigma_history(fig, history, labels={"a": "1: conv 3x3 s1"})  # b keeps its name
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["1: conv 3x3 s1", "b"]
     plt.close(fig)
 
 

@@ -112,19 +112,10 @@ def plot_bound_vs_measured(
     return ax
 
 
-def conv_role(module: torch.nn.Module) -> str:
-    """A conv layer named by what it does, e.g. "conv 3x3 s1" or "conv 4x4 s2"."""
-    kh, kw = module.kernel_size
-    sh, sw = module.stride
-    stride = f"s{sh}" if sh == sw else f"s{sh}x{sw}"
-    kind = "convT" if isinstance(module, torch.nn.modules.conv._ConvTransposeNd) else "conv"
-    return f"{kind} {kh}x{kw} {stride}"
-
-
 def plot_conv_norms(rows: Sequence, ax: Axes | None = None) -> Axes:
     """Per conv layer: reshaped-kernel sigma vs the true operator norm (and the upper bound).
 
-    ``rows``: dicts with "layer" (a label, e.g. from :func:`conv_role`), "reshaped",
+    ``rows``: dicts with "layer" (a label, e.g. from :func:`sngan_edu.sn.layer_role`), "reshaped",
     "operator", "upper". Labels are placed under the bars, one layer per group.
     """
     ax = ax if ax is not None else plt.figure(figsize=(7.5, 3.4)).gca()

@@ -39,6 +39,7 @@ def draw_sigma_history(
     title: str | None = None,
     band: tuple[float, float] = (1.0, 1.05),
     log_excess: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """Two panels: left, each layer's running estimate (solid) and exact raw sigma (dashed);
     right, sigma of the normalized weight, with the paper's 1 to 1.05 band shaded.
@@ -46,8 +47,11 @@ def draw_sigma_history(
     ``log_excess=True`` draws the right panel as sigma(W / estimate) - 1 on a log scale (from
     1e-5, where the layers are normalized to float precision, to 1), so that the lag of every
     layer stays visible after the estimates have caught up; the band is then below 0.05.
+    ``labels``: legend names for the layers (e.g. :func:`sngan_edu.sn.layer_roles`); a layer
+    missing from it keeps its module name.
     A draw function for :class:`sngan_edu.plots.live.LiveFigure` (``fig`` is cleared by the caller).
     """
+    labels = labels or {}
     ax_raw, ax_norm = fig.subplots(1, 2)
     layers = list(history)
     colors = _colors(len(layers))
@@ -56,14 +60,15 @@ def draw_sigma_history(
         if not records:
             continue
         steps = [r[0] for r in records]
-        ax_raw.plot(steps, [r[1] for r in records], color=color, lw=1.4, label=name)
+        ax_raw.plot(steps, [r[1] for r in records], color=color, lw=1.4,
+                    label=labels.get(name, name))
         if _has_values(records, 2):
             ax_raw.plot(steps, [r[2] for r in records], color=color, lw=1.0, ls="--")
         if _has_values(records, 3):
             values = [r[3] for r in records]
             if log_excess:
                 values = [max(v - 1.0, _EXCESS_FLOOR) for v in values]
-            ax_norm.plot(steps, values, color=color, lw=1.2, label=name)
+            ax_norm.plot(steps, values, color=color, lw=1.2, label=labels.get(name, name))
     ax_raw.set_xlabel("step")
     ax_raw.set_ylabel("sigma of the raw weight")
     ax_raw.set_title("estimate u^T W v (solid), exact (dashed)", fontsize=9)
