@@ -510,6 +510,29 @@ def reshaped_norm_bounds(
     return lower, min(math.sqrt(kh * kw) * s1, factor * s0)
 
 
+def has_full_window(
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: int | Sequence[int],
+    input_size: int | Sequence[int],
+) -> bool:
+    """Does some output pixel of a conv read a whole kernel window of real (unpadded) input?
+
+    The condition under which the reshaped-kernel sigma is a lower bound on the operator norm
+    with zero padding (:func:`reshaped_norm_bounds`): per axis, some window
+    ``[i*s - p, i*s - p + k)`` lies inside ``[0, n)``.
+    """
+    axes = [check_pair(name, value, minimum) for name, value, minimum in
+            [("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0),
+             ("input_size", input_size, 1)]]
+
+    def fits(k: int, s: int, p: int, n: int) -> bool:
+        n_out = (n + 2 * p - k) // s + 1
+        return any(0 <= i * s - p and i * s - p + k <= n for i in range(n_out))
+
+    return all(fits(*axis) for axis in zip(*axes, strict=True))
+
+
 # --------------------------------------------------------------------------- experiments
 
 

@@ -17,6 +17,7 @@ from sngan_edu.spectral import (
     conv_operator_norm,
     conv_operator_norm_fft,
     conv_to_dense,
+    has_full_window,
     reshape_weight_to_matrix,
     reshaped_norm_bounds,
     spectral_norm_exact,
@@ -218,10 +219,16 @@ def test_single_tap_kernel_attains_the_lower_bound():
     assert true == pytest.approx(reshaped_sigma(w), rel=1e-12)
 
 
-def _has_full_window(k, s, p, n):
-    """Some window [i*s - p, i*s - p + k) lies inside [0, n) (no padding read)."""
-    n_out = (n + 2 * p - k) // s + 1
-    return any(0 <= i * s - p and i * s - p + k <= n for i in range(n_out))
+def test_has_full_window_per_axis_and_its_errors():
+    assert has_full_window(3, 1, 1, 32) and has_full_window(4, 2, 1, 6)
+    assert not has_full_window(4, 2, 1, 4)  # every window of a 4x4 input reads padding
+    assert not has_full_window(3, 1, 1, 2) and not has_full_window(3, 1, 1, 1)
+    assert has_full_window((1, 3), (1, 1), (0, 1), (1, 5))  # checked axis by axis
+    assert not has_full_window((3, 3), 1, 1, (5, 2))  # one axis without a full window
+    with pytest.raises(ValueError, match="padding"):
+        has_full_window(3, 1, -1, 5)
+    with pytest.raises(ValueError, match="stride"):
+        has_full_window(3, 0, 1, 5)
 
 
 BOUND_CASES = [  # (k, stride, padding, n, padding_mode)
@@ -249,7 +256,7 @@ def test_reshaped_sigma_bounds_hold_where_documented(case, seed):
     assert lower == pytest.approx(sigma)
     assert upper == pytest.approx(math.sqrt(math.ceil(k / s) ** 2) * sigma)
     assert true <= upper * (1 + 1e-12)
-    if mode == "circular" or _has_full_window(k, s, p, n):
+    if mode == "circular" or has_full_window(k, s, p, n):
         assert true >= lower * (1 - 1e-12)
 
 
@@ -363,7 +370,7 @@ def test_lower_bound_fails_for_a_4x4_stride_2_conv_on_a_4x4_input():
     for seed in range(8):
         w = torch.randn(8, 4, 4, 4, generator=torch.Generator().manual_seed(seed),
                         dtype=torch.float64)
-        assert not _has_full_window(4, 2, 1, 4)
+        assert not has_full_window(4, 2, 1, 4)
         true = svd_norm(conv_to_dense(w, (4, 4, 4), stride=2, padding=1))
         ratios.append(true / reshaped_sigma(w))
     assert min(ratios) < 0.99 and max(ratios) > 1.01
@@ -371,6 +378,6 @@ def test_lower_bound_fails_for_a_4x4_stride_2_conv_on_a_4x4_input():
     for seed in range(8):
         w = torch.randn(8, 4, 4, 4, generator=torch.Generator().manual_seed(seed),
                         dtype=torch.float64)
-        assert _has_full_window(4, 2, 1, 6)
+        assert has_full_window(4, 2, 1, 6)
         true = svd_norm(conv_to_dense(w, (4, 6, 6), stride=2, padding=1))
         assert true >= reshaped_sigma(w) * (1 - 1e-12)

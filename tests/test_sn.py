@@ -312,6 +312,7 @@ def test_sigma_report_against_svd_and_dense_conv():
     html_table = report._repr_html_()
     assert "<table>" in html_table and "convT 4x4 s2" in html_table  # layers named by role
     assert [r.kind for r in report.rows] == [sn.layer_role(model[i]) for i in (0, 3, 5)]
+    assert [r.kind for r in report.rows] == ["conv 3x3 s1", "convT 4x4 s2", "linear 288->3"]
 
 
 def test_sigma_report_lists_unnormalized_layers():
