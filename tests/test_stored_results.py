@@ -253,6 +253,18 @@ def test_the_rescored_runs_are_the_stored_seed_runs():
             assert row["n_samples"] == 10_000 and row["seed"] == 1
 
 
+def difference_and_error(a: list[float], b: list[float]) -> tuple[float, float]:
+    """mean(a) - mean(b) and the standard error of that difference, sqrt(s_a^2/n_a + s_b^2/n_b)."""
+    import statistics
+
+    se = (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
+    return statistics.mean(a) - statistics.mean(b), se
+
+
+# The z_categories screen's five runs of the defaults (one thread, seeds 0-4, 10,000 samples each).
+FIVE_DEFAULT_SEEDS = [0.844, 0.901, 0.900, 0.893, 0.872]
+
+
 def test_notebook_05_quotes_the_rescored_seeds():
     import statistics
 
@@ -274,17 +286,50 @@ def test_notebook_05_quotes_the_rescored_seeds():
     assert f"{statistics.mean(sn):.3f} with 10,000" in text
     reported_mean = statistics.mean(r["reported_confidence"] for r in rescored["sn"])
     assert f"is {reported_mean:.3f} with 1,000 samples" in text
-    assert f"standard deviation of {statistics.stdev(sn):.3f}" in text
-    gap = statistics.mean(sn) - statistics.mean(none)
+    assert (f"standard deviation of {statistics.stdev(sn):.3f}, the three without SN with "
+            f"{statistics.stdev(none):.3f}") in text
+
+
+def test_reproducing_compares_differences_of_means_with_their_standard_error():
+    import statistics
+
+    text = markdown_text()
+    rescored = _rescored_by_regularizer()
+    sn = [r["confidence"] for r in rescored["sn"]]
+    none = [r["confidence"] for r in rescored["none"]]
+    gap, se = difference_and_error(sn, none)
     assert f"({statistics.mean(sn):.3f} against {statistics.mean(none):.3f} on average)" in text
-    assert f"is a gap of {gap:.3f}: four times" in text and round(gap / statistics.stdev(sn)) == 4
-    five = [0.844, 0.901, 0.900, 0.893, 0.872]  # the z_categories screen's five default seeds
+    assert f"is a difference of {gap:.3f}" in text
+    assert f"is {se:.3f}, so the difference is {gap / se:.1f} standard errors" in text
     assert "0.844 / 0.901 / 0.900 / 0.893 / 0.872" in text
-    assert f"about {statistics.stdev(five):.3f}" in text
-    assert f"about {gap / statistics.stdev(five):.1f} standard deviations" in text
-    at_goal = [f"{c:.3f}" for c in sn if round(c, 2) == 0.90]
-    assert f"two SN seeds of three are at 0.90 ({at_goal[0]} and {at_goal[1]})" in text
-    assert f"seed 0 is not ({sn[0]:.3f})" in text
+    five = FIVE_DEFAULT_SEEDS
+    gap5, se5 = difference_and_error(five, none)
+    assert (f"average {statistics.mean(five):.3f} with a standard deviation of "
+            f"{statistics.stdev(five):.3f}") in text
+    assert (f"the difference is {gap5:.3f} with a standard error of {se5:.3f}: "
+            f"{gap5 / se5:.1f} standard errors") in text
+
+
+def test_reproducing_draws_the_conclusion_about_seed_0():
+    text = markdown_text()
+    rescored = _rescored_by_regularizer()
+    stored, precise = rescored["sn"][0]["reported_confidence"], rescored["sn"][0]["confidence"]
+    rerun = FIVE_DEFAULT_SEEDS[0]
+    sn = [r["confidence"] for r in rescored["sn"]]
+    none = [r["confidence"] for r in rescored["none"]]
+    gap, _ = difference_and_error(sn, none)
+    assert f"{stored:.3f} (1,000 fixed samples, two threads, the stored run)" in text
+    assert f"{precise:.3f} (the same generator, 10,000 fresh samples)" in text
+    assert (f"The last two differ by {precise - rerun:.3f} and the first and last by "
+            f"{stored - rerun:.3f}, a swing as large as the whole SN against no SN difference "
+            f"({gap:.3f})") in text
+    assert abs(stored - rerun) >= gap - 0.005  # "as large as"
+
+
+def _sweep_sn(setting: str) -> list[dict]:
+    stored = load("sweep_results.json")
+    return [r for r in stored["runs"]
+            if r["setting"] == setting and r["regularizer"] == "sn" and r["status"] == "ok"]
 
 
 def test_notebook_05_quotes_setting_d_against_e_from_the_sweep():
@@ -295,9 +340,33 @@ def test_notebook_05_quotes_setting_d_against_e_from_the_sweep():
     d, e = rows["D"], rows["E"]
     assert f"{e['confidence']:.2f}" == f"{d['confidence']:.2f}" and e["fd"] > d["fd"]
     assert len({r["seed"] for r in stored["runs"]}) == 4
-    assert (f"had the same mean confidence in that sweep ({e['confidence']:.2f} for both over "
-            f"four seeds) and the higher Fréchet distance "
-            f"({e['fd']:.0f} against {d['fd']:.0f}) went to E") in markdown_text()
+    assert (f"D and E with SN had the same mean confidence ({e['confidence']:.2f} for both) and "
+            f"E had the worse, that is higher, mean Fréchet distance "
+            f"({e['fd']:.0f} against {d['fd']:.0f} for D)") in markdown_text()
+    runs_d, runs_e = _sweep_sn("D"), _sweep_sn("E")
+    conf, conf_se = difference_and_error([r["final"]["confidence"] for r in runs_e],
+                                         [r["final"]["confidence"] for r in runs_d])
+    fd, fd_se = difference_and_error([r["final"]["fd"] for r in runs_e],
+                                     [r["final"]["fd"] for r in runs_d])
+    assert abs(conf) < conf_se and abs(fd) < fd_se  # "neither difference is larger"
+    assert (f"(confidence: {conf:.3f} ± {conf_se:.3f}; Fréchet distance: {fd:.0f} ± {fd_se:.0f})"
+            in markdown_text())
+
+
+def test_reproducing_quotes_the_sweeps_setting_d_against_the_defaults():
+    base = load("notebook05_seeds.json")["parameters"]
+    sweep = load("sweep_results.json")["parameters"]
+    # the sweep differs from the defaults in n_dis (the setting's 5), the average and threads
+    assert base["n_dis"] == 3 and base["g_ema"] == 0.99 and sweep["g_ema"] is None
+    assert sweep["cpu_threads"] == 1 and base["cpu_threads"] == 2
+    assert (sweep["width"], sweep["d_width"]) == (base["width"], base["d_width"]) == (0.5, 0.125)
+    runs = _sweep_sn("D")
+    fd = [r["final"]["fd"] for r in runs]
+    conf = [r["final"]["confidence"] for r in runs]
+    text = markdown_text()
+    assert f"{seed_range('notebook05_seeds.json', 'fd', 0)} against {min(fd):.0f}-{max(fd):.0f}" in text
+    assert (f"{seed_range('notebook05_seeds.json', 'confidence', 3)} against "
+            f"{min(conf):.3f}-{max(conf):.3f}") in text
 
 
 # ------------------------------------------------------------------ notebook 04
