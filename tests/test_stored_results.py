@@ -364,7 +364,8 @@ def test_reproducing_quotes_the_sweeps_setting_d_against_the_defaults():
     fd = [r["final"]["fd"] for r in runs]
     conf = [r["final"]["confidence"] for r in runs]
     text = markdown_text()
-    assert f"{seed_range('notebook05_seeds.json', 'fd', 0)} against {min(fd):.0f}-{max(fd):.0f}" in text
+    defaults_fd = seed_range("notebook05_seeds.json", "fd", 0)
+    assert f"{defaults_fd} against {min(fd):.0f}-{max(fd):.0f}" in text
     assert (f"{seed_range('notebook05_seeds.json', 'confidence', 3)} against "
             f"{min(conf):.3f}-{max(conf):.3f}") in text
 
