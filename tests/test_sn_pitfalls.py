@@ -249,3 +249,39 @@ def test_without_clones_two_calls_raise_the_inplace_error():
     loss = layer(torch.randn(2, 4)).sum() - layer(torch.randn(2, 4)).sum()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+@pytest.mark.parametrize("impl", sorted(ATTACH))
+def test_the_generator_step_advances_u_of_a_training_mode_d(impl):
+    """The pitfalls appendix: a generator update calls D(G(z)) with D in training mode, so every
+    G step also runs one power iteration in each SN layer of D (as the authors' updater does);
+    in eval mode it runs none. Reference: the power iteration written out on the raw weight."""
+    from sngan_edu.gan_step import generator_step
+    from sngan_edu.losses import hinge_g_loss
+
+    torch.manual_seed(0)
+    G = nn.Linear(3, 8).double()
+    D = nn.Sequential(ATTACH[impl](nn.Linear(8, 5)), nn.ReLU(), ATTACH[impl](nn.Linear(5, 1)))
+    D = D.double()
+    with torch.no_grad():  # move the weights so that one more iteration changes u
+        for layer in (D[0], D[2]):
+            layer.parametrizations.weight.original.add_(0.3 * torch.randn_like(_matrix(layer)))
+    before = {i: (_param(D[i])._u.clone(), _param(D[i])._v.clone()) for i in (0, 2)}
+    opt = torch.optim.SGD(G.parameters(), lr=0.1)
+    z = torch.randn(4, 3, dtype=torch.float64)
+
+    D.eval()
+    generator_step(G, D, opt, z, hinge_g_loss)
+    for i in (0, 2):  # eval mode: u, v untouched
+        assert torch.equal(_param(D[i])._u, before[i][0])
+
+    D.train()
+    generator_step(G, D, opt, z, hinge_g_loss)
+    for i in (0, 2):
+        W = _matrix(D[i]).double()
+        u = F.normalize(W @ before[i][1], dim=0)  # one iteration: u <- W v / |W v|
+        v = F.normalize(W.T @ u, dim=0)  # then v <- W^T u / |W^T u|
+        torch.testing.assert_close(_param(D[i])._u, u, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(_param(D[i])._v, v, rtol=1e-10, atol=1e-12)
+        assert not torch.allclose(v, before[i][1], atol=1e-6)  # it moved
+    assert all(p.requires_grad for p in D.parameters())  # D's parameters restored
