@@ -54,3 +54,14 @@ def fact_fd_of_identical_distributions_falls_with_n():
                                                      *image_metrics.gaussian_stats(b)))
     assert all(x > y for x, y in zip(values, values[1:], strict=False))
     assert values[0] > 5 * values[-1] > 0
+
+
+def fact_a_memorizing_generator_gets_the_fd_of_real_data():
+    # Copies of training images score like real held-out digits (FD far below the blends'), and
+    # the whole training set scored against itself has FD 0: the FD cannot see copying.
+    copies_fd = _scores("memorizing (copies)")["fd"]
+    real_fd = _scores("real held-out")["fd"]
+    assert 0.5 * real_fd < copies_fd < 2 * real_fd, (copies_fd, real_fd)
+    assert copies_fd < 0.2 * _scores("blends of two digits")["fd"]
+    assert abs(copy_all) < 1e-3
+    assert len(copies) == len(real) and len(set(copy_rows[: len(real)].tolist())) == len(real)
