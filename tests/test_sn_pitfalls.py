@@ -285,3 +285,39 @@ def test_the_generator_step_advances_u_of_a_training_mode_d(impl):
         torch.testing.assert_close(_param(D[i])._v, v, rtol=1e-10, atol=1e-12)
         assert not torch.allclose(v, before[i][1], atol=1e-6)  # it moved
     assert all(p.requires_grad for p in D.parameters())  # D's parameters restored
+
+
+def test_the_appendix_quotes_its_runs_over_the_stored_seeds():
+    """The pitfalls appendix states of its short runs what holds over the five seeds stored by
+    benchmarks/sn_pitfalls_seeds.py, and its facts file's thresholds hold for every one of them."""
+    import json
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    stored = json.loads((root / "benchmarks" / "results" / "sn_pitfalls_seeds.json").read_text())
+    runs = stored["runs"]
+    assert sorted(r["seed"] for r in runs) == [0, 1, 2, 3, 4]
+    nb = nbformat.read(root / "notebooks" / "appendix_sn_pitfalls.ipynb", 4)
+    text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+
+    def span(key, fmt):
+        values = [r[key] for r in runs]
+        return f"{min(values):{fmt}} to {max(values):{fmt}}"
+
+    assert f"({span('averaged_product', '.0f')} over five seeds of this run" in text
+    assert f"with the largest layer at {span('averaged_max_sigma', '.1f')})" in text
+    assert max(r["refreshed_max_deviation"] for r in runs) < 0.03  # "within 3 % of 1"
+    assert max(r["refreshed_more_max_deviation"] for r in runs) < 0.005  # "within 0.5 %"
+    assert (f"after step 100 is {span('one_batch_max_lag_after_100', '.2f')} with one batch and "
+            f"{span('two_calls_max_lag_after_100', '.2f')} with two calls") in text
+    assert (f"early peak {span('one_batch_max_lag', '.2f')} with one batch and "
+            f"{span('two_calls_max_lag', '.2f')} with two calls") in text
+    for r in runs:  # the facts file's thresholds (tests/notebook_facts/appendix_sn_pitfalls.py)
+        assert r["trained_max_deviation"] < 0.1 and r["trained_product"] < 1.2
+        assert r["averaged_max_sigma"] > 1.5 and r["averaged_min_sigma"] > 0.99
+        assert 100 <= r["averaged_product"] < 1000 and r["averaged_min_u_length"] < 0.95
+        assert r["refreshed_max_deviation"] < 0.05 and r["refreshed_more_max_deviation"] < 0.01
+        for how in ("one_batch", "two_calls"):
+            assert r[f"{how}_max_lag"] > 1.05 and r[f"{how}_max_lag_after_100"] < 1.1

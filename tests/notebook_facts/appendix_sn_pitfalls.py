@@ -2,7 +2,9 @@
 
 Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The training cells
 (EMA, refresh, the two sigma demos) are not compared digit by digit: training amplifies
-last-bit differences between CPU types. What the text says of them is asserted here.
+last-bit differences between CPU types. What the text says of them is asserted here, with
+thresholds that hold for every seed stored by benchmarks/sn_pitfalls_seeds.py (a different CPU
+is, in effect, another seed; tests/test_sn_pitfalls.py checks the thresholds against them).
 """
 
 
