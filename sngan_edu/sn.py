@@ -49,32 +49,14 @@ DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
-class DivideBySigma(torch.autograd.Function):
-    """``W -> W / sigma`` with ``sigma = u^T W v``, u and v constants, and a hand-written backward.
+def divide_by_sigma(weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int = 0):
+    """``W / sigma`` with ``sigma = u^T W v``, differentiable in ``W`` (u and v are constants).
 
-    The backward is equation (12) of the paper: with ``G = dL/dW_SN``,
-    ``dL/dW = (G - <G, W_SN> u v^T) / sigma``: the plain gradient minus an adaptive multiple
-    of the first singular direction ``u v^T``. Autograd would get the same result through
-    ``div``, ``vdot`` and ``mv``, with several weight-sized temporaries; this uses one.
+    Plain autograd: with ``G = dL/dW_SN`` the gradient is equation (12) of the paper,
+    ``dL/dW = (G - <G, W_SN> u v^T) / sigma``, and second derivatives (gradient penalties,
+    ``torch.autograd.gradgradcheck``) and ``torch.func`` transforms work as for any torch code.
     """
-
-    @staticmethod
-    def forward(ctx, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int):
-        sigma = sigma_estimate(reshape_weight_to_matrix(weight, dim), u, v)
-        out = weight / sigma
-        ctx.save_for_backward(out, u, v, sigma)
-        ctx.dim = dim
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        out, u, v, sigma = ctx.saved_tensors
-        lam = torch.vdot(grad.reshape(-1), out.reshape(-1))  # <G, W_SN>
-        dim = ctx.dim
-        # One weight-sized result: G - (lam * u) v^T, then divided by sigma in place.
-        g = reshape_weight_to_matrix(grad, dim).addr(u * lam, v, alpha=-1).div_(sigma)
-        g = g.reshape(grad.movedim(dim, 0).shape)
-        return (g.movedim(0, dim) if dim != 0 else g), None, None, None
+    return weight / sigma_estimate(reshape_weight_to_matrix(weight, dim), u, v)
 
 
 class SpectralNorm(nn.Module):
@@ -145,9 +127,10 @@ class SpectralNorm(nn.Module):
 
     def _normalize(self, weight: torch.Tensor) -> torch.Tensor:
         if self.training:
-            self.power_iteration(self.reshape_weight(weight), self.n_power_iterations)
-        # Clones for the same reason as in sigma(); the backward is the paper's formula.
-        return DivideBySigma.apply(weight, self._u.clone(), self._v.clone(), self.dim)
+            self.power_iteration(self.reshape_weight(weight.detach()), self.n_power_iterations)
+        # Clones for the same reason as in sigma(). The power iteration ran without gradient,
+        # so autograd treats u, v as constants and gives the paper's gradient.
+        return divide_by_sigma(weight, self._u.clone(), self._v.clone(), self.dim)
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         # Assigning module.weight = X stores X as the raw weight (like PyTorch's version).

@@ -157,9 +157,9 @@ def _normalized_mv_(matrix: Tensor, vector: Tensor, out: Tensor, eps: float) -> 
     The arithmetic of ``F.normalize(torch.mv(matrix, vector), dim=0, eps=eps, out=out)``, which
     PyTorch's spectral norm runs, with the norm (before clamping) kept for checks and histories.
     """
-    torch.mv(matrix, vector, out=out)
-    norm = torch.linalg.vector_norm(out)
-    out.div_(norm.clamp_min(eps))
+    product = torch.mv(matrix, vector)
+    norm = torch.linalg.vector_norm(product)
+    torch.div(product, norm.clamp_min(eps), out=out)  # out=, as F.normalize: torch.func allows it
     return norm
 
 

@@ -324,13 +324,94 @@ def test_sigma_report_lists_unnormalized_layers():
 
 
 @pytest.mark.parametrize("dim", [0, 1])
-def test_hand_written_backward_passes_gradcheck(dim):
+def test_divide_by_sigma_passes_gradcheck_and_gradgradcheck(dim):
     torch.manual_seed(0)
     weight = torch.randn(3, 4, 2, 2, dtype=torch.double, requires_grad=True)
     mat = weight.detach().movedim(dim, 0).flatten(1)
     u = torch.nn.functional.normalize(torch.randn(mat.shape[0], dtype=torch.double), dim=0)
     v = torch.nn.functional.normalize(torch.randn(mat.shape[1], dtype=torch.double), dim=0)
-    assert torch.autograd.gradcheck(lambda w: sn.DivideBySigma.apply(w, u, v, dim), (weight,))
+    assert torch.autograd.gradcheck(lambda w: sn.divide_by_sigma(w, u, v, dim), (weight,))
+    assert torch.autograd.gradgradcheck(lambda w: sn.divide_by_sigma(w, u, v, dim), (weight,))
+
+
+FUNC_LAYERS = {
+    "linear": (lambda: nn.Linear(6, 4), (3, 6)),
+    "conv2d": (lambda: nn.Conv2d(2, 3, 3, 2, 1), (2, 2, 5, 5)),
+    "convT2d": (lambda: nn.ConvTranspose2d(3, 2, 4, 2, 1), (2, 3, 3, 3)),
+}
+RAW = "parametrizations.weight.original"
+
+
+def _pair64(kind: str, training: bool):
+    """Our SN and PyTorch's on one float64 layer with identical u, v; a loss of the raw weight."""
+    make, shape = FUNC_LAYERS[kind]
+    torch.manual_seed(0)
+    base = make().double()
+    x = torch.randn(shape, dtype=torch.double)
+    pair = []
+    for attach in (sn.spectral_norm, torch_spectral_norm):
+        layer = attach(copy.deepcopy(base)).train(training)
+        pair.append(layer)
+    with torch.no_grad():
+        for name in ("_u", "_v"):
+            getattr(pair[0].parametrizations.weight[0], name).copy_(
+                getattr(pair[1].parametrizations.weight[0], name))
+    weight = base.weight.detach().clone()
+    return pair, x, weight
+
+
+def _loss(layer: nn.Module, x: torch.Tensor):
+    return lambda w: torch.func.functional_call(layer, {RAW: w}, (x,)).square().sum()
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+def test_second_derivative_passes_gradgradcheck_like_torch(kind):
+    # Eval mode: u, v stay fixed, so the layer is a function of W that finite differences can
+    # check. (In training mode every call runs a power iteration, for torch's layer as for ours.)
+    (ours, theirs), x, weight = _pair64(kind, training=False)
+    for layer in (ours, theirs):
+        assert torch.autograd.gradgradcheck(_loss(layer, x), (weight.clone().requires_grad_(),))
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+@pytest.mark.parametrize("training", [False, True])
+def test_torch_func_grad_matches_torch(kind, training):
+    (ours, theirs), x, weight = _pair64(kind, training)
+    g_ours = torch.func.grad(_loss(ours, x))(weight)
+    g_theirs = torch.func.grad(_loss(theirs, x))(weight)
+    torch.testing.assert_close(g_ours, g_theirs, rtol=1e-10, atol=1e-12)
+    # Both ran the same power iteration on their buffers in training mode.
+    torch.testing.assert_close(ours.parametrizations.weight[0]._u,
+                               theirs.parametrizations.weight[0]._u, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+def test_torch_func_jvp_matches_torch(kind):
+    (ours, theirs), x, weight = _pair64(kind, training=False)
+    gen = torch.Generator().manual_seed(1)
+    tangent = torch.randn(weight.shape, dtype=torch.double, generator=gen)
+    out_ours, jvp_ours = torch.func.jvp(_loss(ours, x), (weight,), (tangent,))
+    out_theirs, jvp_theirs = torch.func.jvp(_loss(theirs, x), (weight,), (tangent,))
+    torch.testing.assert_close(out_ours, out_theirs, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jvp_ours, jvp_theirs, rtol=1e-10, atol=1e-12)
+    # And the directional derivative is the gradient's inner product with the tangent.
+    grad = torch.func.grad(_loss(ours, x))(weight)
+    torch.testing.assert_close(jvp_ours, (grad * tangent).sum(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+def test_torch_func_vmap_matches_torch(kind):
+    (ours, theirs), x, weight = _pair64(kind, training=False)
+    weights = torch.stack([weight, 2 * weight, weight.flip(0)])
+    batched = [torch.func.vmap(lambda w, layer=layer: torch.func.functional_call(
+        layer, {RAW: w}, (x,)))(weights) for layer in (ours, theirs)]
+    torch.testing.assert_close(batched[0], batched[1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(batched[0][1], batched[0][0])  # W / sigma(W) ignores the scale
+    for layer in (ours, theirs):  # vmap over the inputs, in training mode as well
+        layer.train()
+    per_input = [torch.func.vmap(lambda xi, layer=layer: layer(xi[None])[0])(x)
+                 for layer in (ours, theirs)]
+    torch.testing.assert_close(per_input[0], per_input[1], rtol=1e-12, atol=1e-12)
 
 
 def test_spectral_norm_with_gradient_penalty_double_backward():
