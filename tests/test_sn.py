@@ -78,6 +78,29 @@ def test_same_seed_gives_same_vectors_as_torch():
     assert torch.equal(a.parametrizations.weight[0]._u, b.parametrizations.weight[0]._u)
 
 
+@pytest.mark.parametrize("kind", ["linear", "conv2d", "convT2d"])
+def test_same_seed_gives_bit_identical_weights_gradients_and_vectors_as_torch(kind):
+    make, make_input = LAYERS[kind]
+    layers = []
+    for attach in (sn.spectral_norm, torch_spectral_norm):
+        torch.manual_seed(0)
+        layers.append(attach(make()))
+    x = make_input(torch.Generator().manual_seed(1))
+    for _ in range(5):
+        grads = []
+        for layer in layers:
+            raw = layer.parametrizations.weight.original
+            raw.grad = None
+            layer(x).square().sum().backward()
+            grads.append(raw.grad.clone())
+            with torch.no_grad():
+                raw.sub_(0.1 * raw.grad)
+        ours, theirs = (layer.parametrizations.weight for layer in layers)
+        assert torch.equal(grads[0], grads[1])
+        assert torch.equal(ours[0]._u, theirs[0]._u) and torch.equal(ours[0]._v, theirs[0]._v)
+        assert torch.equal(ours.original, theirs.original)
+
+
 def test_train_mode_updates_u_eval_mode_does_not():
     layer = sn.spectral_norm(nn.Linear(8, 6))
     u = layer.parametrizations.weight[0]._u
