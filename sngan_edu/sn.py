@@ -34,17 +34,10 @@ INIT_POWER_ITERATIONS = 15
 
 CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 TRANSPOSED_CONV_TYPES: tuple[type[nn.Module], ...] = (
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
+    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 #: Layer types :func:`apply_spectral_norm` normalizes by default.
 DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    *CONV_TYPES,
-    *TRANSPOSED_CONV_TYPES,
-    nn.Embedding,
-)
+    nn.Linear, *CONV_TYPES, *TRANSPOSED_CONV_TYPES, nn.Embedding)
 
 
 def divide_by_sigma(weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int = 0):
@@ -65,13 +58,8 @@ class SpectralNorm(nn.Module):
     Conv, 1 for ConvTranspose whose weight is ``(in, out, k...)``).
     """
 
-    def __init__(
-        self,
-        weight: torch.Tensor,
-        n_power_iterations: int = 1,
-        dim: int = 0,
-        eps: float = 1e-12,
-    ) -> None:
+    def __init__(self, weight: torch.Tensor, n_power_iterations: int = 1, dim: int = 0,
+                 eps: float = 1e-12) -> None:
         super().__init__()
         _check_settings(weight, n_power_iterations, dim, eps)
         self.dim = dim % weight.ndim
@@ -161,13 +149,8 @@ def is_spectral_normalized(module: nn.Module, name: str = "weight") -> bool:
     return spectral_norm_of(module, name) is not None
 
 
-def spectral_norm(
-    module: nn.Module,
-    name: str = "weight",
-    n_power_iterations: int = 1,
-    eps: float = 1e-12,
-    dim: int | None = None,
-) -> nn.Module:
+def spectral_norm(module: nn.Module, name: str = "weight", n_power_iterations: int = 1,
+                  eps: float = 1e-12, dim: int | None = None) -> nn.Module:
     """Spectrally normalize ``module.<name>`` in place and return ``module``.
 
     Works on ONE layer. A whole model has no ``weight`` of its own: use
@@ -179,15 +162,11 @@ def spectral_norm(
         raise ValueError(f"name must be the name of a weight parameter; got {name!r}")
     if name not in module._parameters and not parametrize.is_parametrized(module, name):
         has_layers = any(True for _ in weight_layers(module, DEFAULT_LAYER_TYPES))
-        hint = (
-            " It looks like a whole model: spectral_norm wraps ONE layer's weight. "
-            "Use sngan_edu.sn.apply_spectral_norm(model) to normalize every layer."
-            if has_layers
-            else ""
-        )
+        hint = (" It looks like a whole model: spectral_norm wraps ONE layer's weight. "
+                "Use sngan_edu.sn.apply_spectral_norm(model) to normalize every layer."
+                if has_layers else "")
         raise ValueError(
-            f"name={name!r}: {type(module).__name__} has no parameter called {name!r}.{hint}"
-        )
+            f"name={name!r}: {type(module).__name__} has no parameter called {name!r}.{hint}")
     if is_spectral_normalized(module, name):
         raise ValueError(f"name={name!r}: {type(module).__name__}.{name} already has spectral norm")
     if module._parameters.get(name) is None and not parametrize.is_parametrized(module, name):
@@ -221,9 +200,8 @@ def check_layer_types(layer_types: Iterable[type]) -> tuple[type[nn.Module], ...
     return types
 
 
-def weight_layers(
-    model: nn.Module, layer_types: tuple[type[nn.Module], ...]
-) -> Iterator[tuple[str, nn.Module]]:
+def weight_layers(model: nn.Module,
+                  layer_types: tuple[type[nn.Module], ...]) -> Iterator[tuple[str, nn.Module]]:
     """``(name, module)`` for every module of ``layer_types`` in ``model`` that has a weight."""
     for name, module in model.named_modules():
         if isinstance(module, layer_types) and (
@@ -233,12 +211,8 @@ def weight_layers(
             yield name, module
 
 
-def apply_spectral_norm(
-    model: nn.Module,
-    n_power_iterations: int = 1,
-    eps: float = 1e-12,
-    layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES,
-) -> nn.Module:
+def apply_spectral_norm(model: nn.Module, n_power_iterations: int = 1, eps: float = 1e-12,
+                        layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES) -> nn.Module:
     """Spectrally normalize every layer of ``layer_types`` in ``model`` (in place); return it.
 
     Layers of other types (BatchNorm, LayerNorm, activations...) are left alone, and layers that
@@ -377,11 +351,9 @@ def convert_legacy_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[st
     ``torch.nn.utils.parametrizations.spectral_norm``, so published SN-GAN checkpoints saved with
     the old hooks load into either.
     """
-    renames = {
-        "weight_orig": "parametrizations.weight.original",
-        "weight_u": "parametrizations.weight.0._u",
-        "weight_v": "parametrizations.weight.0._v",
-    }
+    renames = {"weight_orig": "parametrizations.weight.original",
+               "weight_u": "parametrizations.weight.0._u",
+               "weight_v": "parametrizations.weight.0._v"}
     out = {}
     for key, value in state_dict.items():
         prefix, _, last = key.rpartition(".")
