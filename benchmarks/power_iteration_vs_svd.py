@@ -24,7 +24,8 @@ import platform
 
 import torch
 
-from sngan_edu.spectral import time_sigma_methods, track_sigma_under_drift
+from sngan_edu.experiments.convergence import track_sigma_under_drift
+from sngan_edu.experiments.sigma_timing import time_sigma_methods
 
 # (rows, cols) of reshaped weights: the standard CNN's convs (out x in*kh*kw) and ResNet's largest
 SHAPES = [(64, 27), (128, 576), (128, 2048), (256, 4096), (512, 2304), (512, 4608)]

@@ -19,6 +19,7 @@ from torch import nn
 
 from sngan_edu import sn as sn_lib
 from sngan_edu.checks import check_int
+from sngan_edu.sigma_report import sigma_report
 
 # --------------------------------------------------------------------------------------------
 # Measuring: gradient norms (lower bounds)
@@ -227,12 +228,12 @@ def layer_lipschitz_factors(
     By default each factor is sigma of the reshaped weight; with ``exact_conv=True`` (and
     ``input_shapes``: the model's input shape, or a dict layer -> input shape) 2-D convs get
     their true operator norm, which is usually larger; it can be smaller only when no output
-    pixel sees a full kernel window of real (unpadded) input (see :mod:`sngan_edu.spectral`).
+    pixel sees a full kernel window of real (unpadded) input (see :mod:`sngan_edu.conv_norm`).
     Embeddings are lookups, not maps of the input, and are skipped.
     """
     if exact_conv and input_shapes is None:
         raise ValueError("exact_conv=True needs input_shapes, e.g. (3, 32, 32)")
-    report = sn_lib.sigma_report(
+    report = sigma_report(
         model, input_shapes if exact_conv else None, layer_types=_BOUND_TYPES, conv_iters=conv_iters
     )
     factors = {}

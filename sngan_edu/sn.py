@@ -1,33 +1,31 @@
-"""Spectral normalization written from scratch on ``torch.nn.utils.parametrize``.
+"""Spectral normalization (Miyato et al., ICLR 2018) as a ``torch.nn.utils.parametrize`` layer.
 
-SN replaces a layer's weight ``W`` by ``W / sigma(W)``, where ``sigma`` is the largest singular
-value of ``W`` reshaped to a matrix (Miyato et al., ICLR 2018). ``sigma`` is estimated by power
-iteration with vectors ``u`` and ``v`` that persist between training steps, so one iteration per
-step is enough; the estimate is ``sigma = u^T W v`` with ``u`` and ``v`` treated as constants.
+SN replaces a layer's weight by ``W_SN = W / sigma(W)``, sigma the largest singular value of
+``W`` reshaped to a matrix. sigma is estimated by power iteration with vectors ``u``, ``v`` that
+persist between training steps (one iteration per step, in training mode only)::
 
-The parametrization keeps its vectors in buffers named ``_u`` and ``_v`` and starts exactly like
-``torch.nn.utils.parametrizations.spectral_norm`` (same random draws, 15 warm-up iterations), so
-state dicts load both ways between the two implementations without renaming any key, and the
-same seed gives the same numbers.
+    u <- W v / ||W v||,   v <- W^T u / ||W^T u||,   sigma ~ u^T W v,
 
-Public API: :func:`spectral_norm` (one module), :func:`apply_spectral_norm` (a whole model),
-:func:`remove_spectral_norm`, :func:`sigma_report`, :func:`layer_sigmas`,
-:func:`normalized_sigmas`, :func:`refresh_power_iteration`, :func:`convert_legacy_state_dict`.
+with ``u``, ``v`` constants for autograd, so the gradient is the paper's equation (12),
+``dL/dW = (G - <G, W_SN> u v^T) / sigma`` for ``G = dL/dW_SN``.
+
+It behaves like ``torch.nn.utils.parametrizations.spectral_norm``: the same ``_u``/``_v``
+buffers and state-dict keys (they load both ways), the same random draws and 15 warm-up
+iterations (equal seeds give equal numbers), correct second derivatives, and it works under
+``torch.func.grad``, ``jvp`` and ``vmap`` where torch's does. Two deliberate differences: it
+refuses a second SN on one weight, and a 1-D weight (not a linear map), with a ValueError.
 """
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from sngan_edu.checks import check_int, check_pair, check_positive, is_int
+from sngan_edu.checks import check_int, check_positive
 from sngan_edu.spectral import power_iteration_, reshape_weight_to_matrix, sigma_estimate
 
 #: Power iterations run once when SN is attached, so the first estimate is already good.
@@ -36,45 +34,20 @@ INIT_POWER_ITERATIONS = 15
 
 CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 TRANSPOSED_CONV_TYPES: tuple[type[nn.Module], ...] = (
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
+    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 #: Layer types :func:`apply_spectral_norm` normalizes by default.
 DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    *CONV_TYPES,
-    *TRANSPOSED_CONV_TYPES,
-    nn.Embedding,
-)
+    nn.Linear, *CONV_TYPES, *TRANSPOSED_CONV_TYPES, nn.Embedding)
 
 
-class DivideBySigma(torch.autograd.Function):
-    """``W -> W / sigma`` with ``sigma = u^T W v``, u and v constants, and a hand-written backward.
+def divide_by_sigma(weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int = 0):
+    """``W / sigma`` with ``sigma = u^T W v``, differentiable in ``W`` (u and v are constants).
 
-    The backward is equation (12) of the paper: with ``G = dL/dW_SN``,
-    ``dL/dW = (G - <G, W_SN> u v^T) / sigma``: the plain gradient minus an adaptive multiple
-    of the first singular direction ``u v^T``. Autograd would get the same result through
-    ``div``, ``vdot`` and ``mv``, with several weight-sized temporaries; this uses one.
+    Plain autograd: with ``G = dL/dW_SN`` the gradient is equation (12) of the paper,
+    ``dL/dW = (G - <G, W_SN> u v^T) / sigma``, and second derivatives (gradient penalties,
+    ``torch.autograd.gradgradcheck``) and ``torch.func`` transforms work as for any torch code.
     """
-
-    @staticmethod
-    def forward(ctx, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dim: int):
-        sigma = sigma_estimate(reshape_weight_to_matrix(weight, dim), u, v)
-        out = weight / sigma
-        ctx.save_for_backward(out, u, v, sigma)
-        ctx.dim = dim
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        out, u, v, sigma = ctx.saved_tensors
-        lam = torch.vdot(grad.reshape(-1), out.reshape(-1))  # <G, W_SN>
-        dim = ctx.dim
-        # One weight-sized result: G - (lam * u) v^T, then divided by sigma in place.
-        g = reshape_weight_to_matrix(grad, dim).addr(u * lam, v, alpha=-1).div_(sigma)
-        g = g.reshape(grad.movedim(dim, 0).shape)
-        return (g.movedim(0, dim) if dim != 0 else g), None, None, None
+    return weight / sigma_estimate(reshape_weight_to_matrix(weight, dim), u, v)
 
 
 class SpectralNorm(nn.Module):
@@ -85,13 +58,8 @@ class SpectralNorm(nn.Module):
     Conv, 1 for ConvTranspose whose weight is ``(in, out, k...)``).
     """
 
-    def __init__(
-        self,
-        weight: torch.Tensor,
-        n_power_iterations: int = 1,
-        dim: int = 0,
-        eps: float = 1e-12,
-    ) -> None:
+    def __init__(self, weight: torch.Tensor, n_power_iterations: int = 1, dim: int = 0,
+                 eps: float = 1e-12) -> None:
         super().__init__()
         _check_settings(weight, n_power_iterations, dim, eps)
         self.dim = dim % weight.ndim
@@ -121,23 +89,10 @@ class SpectralNorm(nn.Module):
         """
         power_iteration_(weight_mat, self._u, self._v, n_iters, self.eps, order="torch")
 
-    def sigma(self, weight: torch.Tensor) -> torch.Tensor:
-        """The estimate ``u^T W v`` for the current buffers (differentiable in ``weight``)."""
-        # Clone: the buffers are updated in place by the next training-mode forward, and a
-        # graph built by this forward (e.g. D(real) before D(fake)) must still see these values.
-        u = self._u.clone()
-        v = self._v.clone()
-        return sigma_estimate(self.reshape_weight(weight), u, v)
-
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        # Mixed precision: the power iteration and W / sigma stay in float32 under
-        # torch.autocast. Autocast on CUDA runs mv (inside sigma = u^T W v) in float16/bfloat16,
-        # which would round sigma to about 3 significant digits (fp16) or 2 (bf16) and so miss
-        # the norm-1 target by up to 0.05% or 0.4%, differently at every step; and u, v carry
-        # over all of training, so their rounding would compound. The layer's own conv/linear
-        # still runs in the autocast type (it casts W / sigma), and the backward (run outside
-        # autocast, as torch recommends) is float32 too. Without autocast this branch is
-        # skipped: float32 results are bit-identical.
+        # Under torch.autocast the power iteration and W / sigma stay in float32: a float16 mv
+        # would round sigma to ~3 digits, differently every step, and u, v carry that rounding
+        # through training. The layer's own conv/linear still runs in the autocast type.
         if torch.is_autocast_enabled(weight.device.type):
             with torch.autocast(weight.device.type, enabled=False):
                 return self._normalize(weight)
@@ -145,9 +100,11 @@ class SpectralNorm(nn.Module):
 
     def _normalize(self, weight: torch.Tensor) -> torch.Tensor:
         if self.training:
-            self.power_iteration(self.reshape_weight(weight), self.n_power_iterations)
-        # Clones for the same reason as in sigma(); the backward is the paper's formula.
-        return DivideBySigma.apply(weight, self._u.clone(), self._v.clone(), self.dim)
+            self.power_iteration(self.reshape_weight(weight.detach()), self.n_power_iterations)
+        # Clones: the next training-mode forward updates the buffers in place, and the graph of
+        # this one (e.g. D(real) before D(fake)) must keep these values. The power iteration
+        # ran without gradient, so autograd treats u, v as constants: the paper's gradient.
+        return divide_by_sigma(weight, self._u.clone(), self._v.clone(), self.dim)
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         # Assigning module.weight = X stores X as the raw weight (like PyTorch's version).
@@ -177,7 +134,7 @@ def default_dim(module: nn.Module) -> int:
     return 1 if isinstance(module, TRANSPOSED_CONV_TYPES) else 0
 
 
-def _sn_of(module: nn.Module, name: str = "weight") -> nn.Module | None:
+def spectral_norm_of(module: nn.Module, name: str = "weight") -> nn.Module | None:
     """The spectral-norm parametrization (ours or PyTorch's) on ``module.<name>``, or None."""
     if not parametrize.is_parametrized(module, name):
         return None
@@ -189,16 +146,11 @@ def _sn_of(module: nn.Module, name: str = "weight") -> nn.Module | None:
 
 def is_spectral_normalized(module: nn.Module, name: str = "weight") -> bool:
     """True if ``module.<name>`` carries a spectral-norm parametrization (ours or PyTorch's)."""
-    return _sn_of(module, name) is not None
+    return spectral_norm_of(module, name) is not None
 
 
-def spectral_norm(
-    module: nn.Module,
-    name: str = "weight",
-    n_power_iterations: int = 1,
-    eps: float = 1e-12,
-    dim: int | None = None,
-) -> nn.Module:
+def spectral_norm(module: nn.Module, name: str = "weight", n_power_iterations: int = 1,
+                  eps: float = 1e-12, dim: int | None = None) -> nn.Module:
     """Spectrally normalize ``module.<name>`` in place and return ``module``.
 
     Works on ONE layer. A whole model has no ``weight`` of its own: use
@@ -209,16 +161,12 @@ def spectral_norm(
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be the name of a weight parameter; got {name!r}")
     if name not in module._parameters and not parametrize.is_parametrized(module, name):
-        has_layers = any(True for _ in _weight_layers(module, DEFAULT_LAYER_TYPES))
-        hint = (
-            " It looks like a whole model: spectral_norm wraps ONE layer's weight. "
-            "Use sngan_edu.sn.apply_spectral_norm(model) to normalize every layer."
-            if has_layers
-            else ""
-        )
+        has_layers = any(True for _ in weight_layers(module, DEFAULT_LAYER_TYPES))
+        hint = (" It looks like a whole model: spectral_norm wraps ONE layer's weight. "
+                "Use sngan_edu.sn.apply_spectral_norm(model) to normalize every layer."
+                if has_layers else "")
         raise ValueError(
-            f"name={name!r}: {type(module).__name__} has no parameter called {name!r}.{hint}"
-        )
+            f"name={name!r}: {type(module).__name__} has no parameter called {name!r}.{hint}")
     if is_spectral_normalized(module, name):
         raise ValueError(f"name={name!r}: {type(module).__name__}.{name} already has spectral norm")
     if module._parameters.get(name) is None and not parametrize.is_parametrized(module, name):
@@ -234,7 +182,8 @@ def spectral_norm(
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
-def _check_layer_types(layer_types: Iterable[type]) -> tuple[type[nn.Module], ...]:
+def check_layer_types(layer_types: Iterable[type]) -> tuple[type[nn.Module], ...]:
+    """``layer_types`` as a tuple of module classes; ValueError for anything else or for norms."""
     types = tuple(layer_types) if not isinstance(layer_types, type) else (layer_types,)
     bad = [t for t in types if not (isinstance(t, type) and issubclass(t, nn.Module))]
     if not types or bad:
@@ -251,9 +200,9 @@ def _check_layer_types(layer_types: Iterable[type]) -> tuple[type[nn.Module], ..
     return types
 
 
-def _weight_layers(
-    model: nn.Module, layer_types: tuple[type[nn.Module], ...]
-) -> Iterator[tuple[str, nn.Module]]:
+def weight_layers(model: nn.Module,
+                  layer_types: tuple[type[nn.Module], ...]) -> Iterator[tuple[str, nn.Module]]:
+    """``(name, module)`` for every module of ``layer_types`` in ``model`` that has a weight."""
     for name, module in model.named_modules():
         if isinstance(module, layer_types) and (
             module._parameters.get("weight") is not None
@@ -262,12 +211,8 @@ def _weight_layers(
             yield name, module
 
 
-def apply_spectral_norm(
-    model: nn.Module,
-    n_power_iterations: int = 1,
-    eps: float = 1e-12,
-    layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES,
-) -> nn.Module:
+def apply_spectral_norm(model: nn.Module, n_power_iterations: int = 1, eps: float = 1e-12,
+                        layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES) -> nn.Module:
     """Spectrally normalize every layer of ``layer_types`` in ``model`` (in place); return it.
 
     Layers of other types (BatchNorm, LayerNorm, activations...) are left alone, and layers that
@@ -275,10 +220,10 @@ def apply_spectral_norm(
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    types = _check_layer_types(layer_types)
+    types = check_layer_types(layer_types)
     # Validate the settings once, before touching any layer.
     _check_settings(torch.ones(1, 1), n_power_iterations, 0, eps)
-    layers = [m for _, m in _weight_layers(model, types) if not is_spectral_normalized(m)]
+    layers = [m for _, m in weight_layers(model, types) if not is_spectral_normalized(m)]
     for module in layers:
         spectral_norm(module, n_power_iterations=n_power_iterations, eps=eps)
     return model
@@ -294,7 +239,7 @@ def remove_spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
     if not targets:
         raise ValueError(f"name={name!r}: no spectral norm found on {type(module).__name__}")
     for m in targets:
-        sn = _sn_of(m, name)
+        sn = spectral_norm_of(m, name)
         was_training = sn.training
         sn.eval()
         try:
@@ -316,13 +261,14 @@ def spectral_norm_layers(model: nn.Module, name: str = "weight") -> dict[str, nn
 
 @torch.no_grad()
 def has_spectral_norm(model: nn.Module) -> bool:
-    """True if any layer of ``model`` is spectrally normalized (by this module)."""
+    """True if any layer of ``model`` is spectrally normalized (ours or PyTorch's)."""
     return len(spectral_norm_layers(model)) > 0
 
 
+@torch.no_grad()
 def running_sigma(module: nn.Module, name: str = "weight") -> float:
     """The current estimate ``u^T W v`` of one normalized layer, from its buffers."""
-    sn = _sn_of(module, name)
+    sn = spectral_norm_of(module, name)
     if sn is None:
         raise ValueError(f"module has no spectral norm on {name!r}")
     raw = module.parametrizations[name].original
@@ -338,7 +284,8 @@ def layer_sigmas(model: nn.Module) -> dict[str, float]:
     return {n: running_sigma(m) for n, m in spectral_norm_layers(model).items()}
 
 
-def _exact_sigma(matrix: torch.Tensor) -> float:
+def exact_sigma(matrix: torch.Tensor) -> float:
+    """sigma of a matrix by SVD in float64 (NaN if it holds NaN), for reports and checks."""
     return float(torch.linalg.matrix_norm(matrix.detach().double(), ord=2))
 
 
@@ -350,9 +297,9 @@ def normalized_sigmas(model: nn.Module) -> dict[str, float]:
     """
     out = {}
     for n, m in spectral_norm_layers(model).items():
-        sn = _sn_of(m)
+        sn = spectral_norm_of(m)
         raw = m.parametrizations.weight.original
-        out[n] = _exact_sigma(reshape_weight_to_matrix(raw, sn.dim)) / running_sigma(m)
+        out[n] = exact_sigma(reshape_weight_to_matrix(raw, sn.dim)) / running_sigma(m)
     return out
 
 
@@ -372,7 +319,7 @@ def refresh_power_iteration(
     """
     check_int("n_iters", n_iters)
     for module in spectral_norm_layers(model, name).values():
-        param = _sn_of(module, name)
+        param = spectral_norm_of(module, name)
         if not hasattr(param, "_u"):  # PyTorch's SN of a 1-D weight keeps no vectors
             continue
         raw = module.parametrizations[name].original
@@ -381,255 +328,14 @@ def refresh_power_iteration(
     return model
 
 
-# --------------------------------------------------------------------------------------------
-# sigma_report: a table for notebooks
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SigmaRow:
-    """One weight layer of a :class:`SigmaReport`. NaN means "not applicable/unknown"."""
-
-    layer: str
-    kind: str
-    matrix_shape: tuple[int, int]
-    estimate: float  # running u^T W v (NaN without SN)
-    exact_raw: float  # sigma of the raw weight matrix, by SVD
-    normalized: float  # sigma of the weight the forward uses (W / estimate, or W without SN)
-    conv_operator_norm: float  # true operator norm of the layer as used (convs, input known)
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:.{digits}g}"
-
-
-@dataclass
-class SigmaReport:
-    """Per-layer sigmas of a model; shows as an HTML table in notebooks, text elsewhere."""
-
-    rows: list[SigmaRow] = field(default_factory=list)
-    digits: int = 4
-
-    COLUMNS = (
-        ("layer", "layer"),
-        ("kind", "type"),
-        ("matrix_shape", "matrix"),
-        ("estimate", "estimate u^T W v"),
-        ("exact_raw", "sigma(W) exact"),
-        ("normalized", "sigma(W/estimate)"),
-        ("conv_operator_norm", "conv operator norm"),
-    )
-
-    def _cells(self, row: SigmaRow) -> list[str]:
-        cells = []
-        for key, _ in self.COLUMNS:
-            value = getattr(row, key)
-            if key == "matrix_shape":
-                cells.append(f"{value[0]}x{value[1]}")
-            elif isinstance(value, float):
-                cells.append(_fmt(value, self.digits))
-            else:
-                cells.append(str(value) if value != "" else "(model)")
-        return cells
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, layer: str) -> SigmaRow:
-        for row in self.rows:
-            if row.layer == layer:
-                return row
-        raise KeyError(layer)
-
-    def __repr__(self) -> str:
-        table = [[title for _, title in self.COLUMNS]] + [self._cells(r) for r in self.rows]
-        widths = [max(len(r[i]) for r in table) for i in range(len(self.COLUMNS))]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(t)}</th>" for _, t in self.COLUMNS)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in self._cells(r)) + "</tr>"
-            for r in self.rows
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _pair(value) -> tuple[int, int] | None:
-    """A conv attribute as an (h, w) pair, or None (e.g. padding="same": not supported)."""
-    try:
-        return check_pair("value", value, minimum=0)
-    except ValueError:
-        return None
-
-
-def _is_conv2d_like(module: nn.Module) -> bool:
-    return isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))
-
-
-@torch.no_grad()
-def record_input_shapes(
-    model: nn.Module, sample_shape: tuple[int, ...], layer_types=DEFAULT_LAYER_TYPES
-) -> dict[str, tuple[int, ...]]:
-    """Per-layer input shape (without batch) seen in one forward pass of a zero input.
-
-    Runs in eval mode (no power iteration, no BatchNorm statistics update) and restores
-    every module's mode afterwards.
-    """
-    if not all(is_int(s) and s > 0 for s in sample_shape):
-        raise ValueError(
-            f"input_shapes must be a shape of positive ints without the batch, e.g. (3, 32, 32); "
-            f"got {sample_shape!r}"
-        )
-    modes = {m: m.training for m in model.modules()}
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = []
-    for name, module in _weight_layers(model, tuple(layer_types)):
-
-        def hook(_mod, args, _name=name):
-            if args and torch.is_tensor(args[0]):
-                shapes.setdefault(_name, tuple(args[0].shape[1:]))
-
-        hooks.append(module.register_forward_pre_hook(hook))
-    try:
-        model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else None
-        dtype = param.dtype if param is not None else None
-        model(torch.zeros(1, *sample_shape, device=device, dtype=dtype))
-    finally:
-        for h in hooks:
-            h.remove()
-        for m, mode in modes.items():
-            m.training = mode
-    return shapes
-
-
-def conv_layer_operator_norm(
-    module: nn.Module, weight: torch.Tensor, input_shape: tuple[int, ...], n_iters: int = 200
-) -> float:
-    """True operator norm of a 2-D conv / transposed conv layer with ``weight``, or NaN.
-
-    Uses :func:`sngan_edu.spectral.conv_operator_norm` (power iteration through the conv, with
-    a fixed seed so reports are reproducible). NaN for layers it does not cover (1-D/3-D convs,
-    groups, dilation, string or reflect padding).
-    """
-    if not _is_conv2d_like(module) or module.groups != 1 or _pair(module.dilation) != (1, 1):
-        return float("nan")
-    stride, padding = _pair(module.stride), _pair(module.padding)
-    if stride is None or padding is None or module.padding_mode not in ("zeros", "circular"):
-        return float("nan")
-    transposed = isinstance(module, nn.ConvTranspose2d)
-    from sngan_edu.spectral import conv_operator_norm
-
-    generator = torch.Generator(device=weight.device).manual_seed(0)
-    value = conv_operator_norm(
-        weight.detach(),
-        tuple(input_shape),
-        stride=stride,
-        padding=padding,
-        transposed=transposed,
-        n_iters=n_iters,
-        padding_mode=module.padding_mode,
-        output_padding=_pair(module.output_padding) if transposed else 0,
-        generator=generator,
-    )
-    return float(value)
-
-
-def layer_role(module: nn.Module) -> str:
-    """A weight layer named by what it does: "conv 3x3 s1", "convT 4x4 s2", "linear 256->1"."""
-    if isinstance(module, nn.modules.conv._ConvNd):
-        kind = "convT" if isinstance(module, nn.modules.conv._ConvTransposeNd) else "conv"
-        kernel = "x".join(map(str, module.kernel_size))
-        same = len(set(module.stride)) == 1
-        stride = "s" + (str(module.stride[0]) if same else "x".join(map(str, module.stride)))
-        return f"{kind} {kernel} {stride}"
-    if isinstance(module, nn.Linear):
-        return f"linear {module.in_features}->{module.out_features}"
-    return type(module).__name__.removeprefix("Parametrized").lower()
-
-
-def layer_roles(
-    model: nn.Module, layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES
-) -> dict[str, str]:
-    """``{module name: "k: role"}`` for every weight layer, numbered from the input, e.g.
-    ``{"main.0": "1: conv 3x3 s1", ..., "linear": "8: linear 256->1"}``."""
-    layers = _weight_layers(model, _check_layer_types(layer_types))
-    return {name: f"{i}: {layer_role(module)}" for i, (name, module) in enumerate(layers, start=1)}
-
-
 @torch.no_grad()
 def effective_weight(module: nn.Module) -> torch.Tensor:
     """The weight the forward pass uses, computed without running a power iteration."""
-    sn = _sn_of(module)
+    sn = spectral_norm_of(module)
     if sn is None:
         return module.weight.detach()
     raw = module.parametrizations.weight.original.detach()
     return raw / running_sigma(module)
-
-
-@torch.no_grad()
-def sigma_report(
-    model: nn.Module,
-    input_shapes: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
-    layer_types: Iterable[type[nn.Module]] = DEFAULT_LAYER_TYPES,
-    conv_iters: int = 200,
-) -> SigmaReport:
-    """Per-layer sigmas of every weight layer (normalized or not), without side effects.
-
-    ``input_shapes``: either the model's input shape without the batch, e.g. ``(3, 32, 32)``
-    (one forward pass records every layer's input), or a dict layer name -> input shape. With
-    it, 2-D conv layers also get their true operator norm (which can exceed the reshaped-kernel
-    sigma); without it that column is "-".
-    """
-    types = _check_layer_types(layer_types)
-    if input_shapes is None:
-        shapes: Mapping[str, tuple[int, ...]] = {}
-    elif isinstance(input_shapes, Mapping):
-        shapes = input_shapes
-    elif isinstance(input_shapes, (tuple, list)):
-        shapes = record_input_shapes(model, tuple(input_shapes), types)
-    else:
-        raise ValueError(
-            "input_shapes must be None, a shape like (3, 32, 32) or a dict layer -> shape; "
-            f"got {input_shapes!r}"
-        )
-    rows = []
-    for name, module in _weight_layers(model, types):
-        sn = _sn_of(module)
-        if sn is not None:
-            raw = module.parametrizations.weight.original.detach()
-            mat = reshape_weight_to_matrix(raw, sn.dim)
-            estimate = running_sigma(module)
-        else:
-            raw = module.weight.detach()
-            mat = reshape_weight_to_matrix(raw, default_dim(module)) if raw.ndim > 1 else raw[None]
-            estimate = float("nan")
-        exact = _exact_sigma(mat)
-        normalized = exact / estimate if sn is not None else exact
-        op_norm = float("nan")
-        if name in shapes:
-            used = raw / estimate if sn is not None else raw
-            op_norm = conv_layer_operator_norm(module, used, shapes[name], n_iters=conv_iters)
-        rows.append(
-            SigmaRow(
-                layer=name,
-                kind=layer_role(module),
-                matrix_shape=tuple(mat.shape),
-                estimate=estimate,
-                exact_raw=exact,
-                normalized=normalized,
-                conv_operator_norm=op_norm,
-            )
-        )
-    return SigmaReport(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,14 +348,12 @@ def convert_legacy_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[st
 
     ``X.weight_orig``/``X.weight_u``/``X.weight_v`` become ``X.parametrizations.weight.original``
     and ``X.parametrizations.weight.0._u``/``._v``, the keys of this module and of
-    ``torch.nn.utils.parametrizations.spectral_norm``. Many published SNGAN checkpoints use the
-    old keys.
+    ``torch.nn.utils.parametrizations.spectral_norm``, so published SN-GAN checkpoints saved with
+    the old hooks load into either.
     """
-    renames = {
-        "weight_orig": "parametrizations.weight.original",
-        "weight_u": "parametrizations.weight.0._u",
-        "weight_v": "parametrizations.weight.0._v",
-    }
+    renames = {"weight_orig": "parametrizations.weight.original",
+               "weight_u": "parametrizations.weight.0._u",
+               "weight_v": "parametrizations.weight.0._v"}
     out = {}
     for key, value in state_dict.items():
         prefix, _, last = key.rpartition(".")
@@ -657,33 +361,3 @@ def convert_legacy_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[st
             key = f"{prefix}.{renames[last]}" if prefix else renames[last]
         out[key] = value
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Sigma histories for live plots (see sngan_edu.plots.sigma.draw_sigma_history)
-# --------------------------------------------------------------------------------------------
-
-#: One record: (step, running estimate u^T W v, exact sigma of the raw W, sigma of W/estimate).
-SigmaRecord = tuple[int, float, float, float]
-SigmaHistory = dict[str, list[SigmaRecord]]
-
-
-@torch.no_grad()
-def record_sigma_history(
-    history: SigmaHistory, model: nn.Module, step: int, exact: bool = True
-) -> SigmaHistory:
-    """Append one :data:`SigmaRecord` per normalized layer of ``model`` to ``history``.
-
-    ``exact=False`` skips the SVDs (the last two fields are NaN): the cheap choice for big
-    models logged often. No power iteration runs and no buffer changes.
-    """
-    for name, module in spectral_norm_layers(model).items():
-        estimate = running_sigma(module)
-        if exact:
-            raw = module.parametrizations.weight.original
-            exact_raw = _exact_sigma(reshape_weight_to_matrix(raw, _sn_of(module).dim))
-            record = (int(step), estimate, exact_raw, exact_raw / estimate)
-        else:
-            record = (int(step), estimate, float("nan"), float("nan"))
-        history.setdefault(name, []).append(record)
-    return history

@@ -13,15 +13,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sngan_edu.spectral import (
+from sngan_edu.conv_norm import (
     conv_operator_norm,
     conv_operator_norm_fft,
     conv_to_dense,
     has_full_window,
-    reshape_weight_to_matrix,
     reshaped_norm_bounds,
-    spectral_norm_exact,
 )
+from sngan_edu.spectral import reshape_weight_to_matrix, spectral_norm_exact
 
 
 @pytest.fixture(autouse=True, scope="module")

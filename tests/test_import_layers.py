@@ -19,7 +19,9 @@ import sngan_edu
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sngan_edu", "sngan_edu.assets", "sngan_edu.checks", "sngan_edu.device"),
     ("sngan_edu.spectral",),
-    ("sngan_edu.sn",),
+    ("sngan_edu.conv_norm", "sngan_edu.sn"),
+    ("sngan_edu.layer_info",),
+    ("sngan_edu.sigma_report",),
     ("sngan_edu.lipschitz", "sngan_edu.losses"),
     ("sngan_edu.regularizers",),
     ("sngan_edu.gan_step",),

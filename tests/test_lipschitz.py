@@ -11,8 +11,8 @@ from torch import nn
 
 from sngan_edu import lipschitz as L
 from sngan_edu import regularizers, sn
+from sngan_edu.conv_norm import conv_to_dense
 from sngan_edu.experiments import critics
-from sngan_edu.spectral import conv_to_dense
 
 
 def _mlp(seed: int = 0) -> nn.Sequential:
@@ -376,7 +376,7 @@ def test_cone_figure_marks_where_the_graph_leaves_the_cone():
 
 
 def test_layer_role_names_layers_by_kernel_and_stride():
-    from sngan_edu.sn import layer_role
+    from sngan_edu.layer_info import layer_role
 
     assert layer_role(nn.Conv2d(3, 64, 3, 1, 1)) == "conv 3x3 s1"
     assert layer_role(nn.Conv2d(64, 64, 4, 2, 1)) == "conv 4x4 s2"
@@ -386,8 +386,9 @@ def test_layer_role_names_layers_by_kernel_and_stride():
 
 
 def test_layer_roles_number_the_weight_layers_from_the_input():
+    from sngan_edu.layer_info import layer_roles
     from sngan_edu.models.standard_cnn import Discriminator
-    from sngan_edu.sn import apply_spectral_norm, layer_roles
+    from sngan_edu.sn import apply_spectral_norm
 
     D = Discriminator(image_size=16, width=0.125)
     roles = layer_roles(D)

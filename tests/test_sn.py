@@ -12,7 +12,6 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
 from sngan_edu import sn
-from sngan_edu.spectral import conv_to_dense
 
 LAYERS = {
     "linear": (lambda: nn.Linear(7, 5), lambda g: torch.randn(4, 7, generator=g)),
@@ -77,6 +76,29 @@ def test_same_seed_gives_same_vectors_as_torch():
     torch.manual_seed(3)
     b = torch_spectral_norm(nn.Linear(6, 4))
     assert torch.equal(a.parametrizations.weight[0]._u, b.parametrizations.weight[0]._u)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv2d", "convT2d"])
+def test_same_seed_gives_bit_identical_weights_gradients_and_vectors_as_torch(kind):
+    make, make_input = LAYERS[kind]
+    layers = []
+    for attach in (sn.spectral_norm, torch_spectral_norm):
+        torch.manual_seed(0)
+        layers.append(attach(make()))
+    x = make_input(torch.Generator().manual_seed(1))
+    for _ in range(5):
+        grads = []
+        for layer in layers:
+            raw = layer.parametrizations.weight.original
+            raw.grad = None
+            layer(x).square().sum().backward()
+            grads.append(raw.grad.clone())
+            with torch.no_grad():
+                raw.sub_(0.1 * raw.grad)
+        ours, theirs = (layer.parametrizations.weight for layer in layers)
+        assert torch.equal(grads[0], grads[1])
+        assert torch.equal(ours[0]._u, theirs[0]._u) and torch.equal(ours[0]._v, theirs[0]._v)
+        assert torch.equal(ours.original, theirs.original)
 
 
 def test_train_mode_updates_u_eval_mode_does_not():
@@ -246,7 +268,6 @@ def _empty_linear() -> nn.Linear:
         (lambda: sn.apply_spectral_norm(_small_d(), layer_types=(nn.BatchNorm2d,)), "layer_types"),
         (lambda: sn.apply_spectral_norm(_small_d(), n_power_iterations=0), "n_power_iterations"),
         (lambda: sn.remove_spectral_norm(nn.Linear(3, 3)), "no spectral norm"),
-        (lambda: sn.sigma_report(_small_d(), input_shapes="3x8x8"), "input_shapes"),
     ],
 )
 def test_bad_input_raises_value_error_naming_it(call, word):
@@ -288,49 +309,95 @@ def test_layer_sigmas_and_normalized_sigmas_have_no_side_effects():
     assert torch.equal(p._u, before)
 
 
-def test_sigma_report_against_svd_and_dense_conv():
-    torch.manual_seed(0)
-    model = sn.apply_spectral_norm(_small_d())
-    model[1].eval()
-    report = sn.sigma_report(model, input_shapes=(3, 6, 6))
-    assert [r.layer for r in report.rows] == ["0", "3", "5"]
-    row = report["0"]
-    raw = model[0].parametrizations.weight.original.detach()
-    assert row.exact_raw == pytest.approx(torch.linalg.matrix_norm(raw.flatten(1), 2).item(), 1e-5)
-    assert row.normalized == pytest.approx(row.exact_raw / row.estimate, rel=1e-6)
-    dense = conv_to_dense(raw.double() / row.estimate, (3, 6, 6), padding=1)
-    true = torch.linalg.matrix_norm(dense, ord=2).item()
-    assert row.conv_operator_norm == pytest.approx(true, rel=1e-3)
-    raw_t = model[3].parametrizations.weight.original.detach().double()
-    dense_t = conv_to_dense(raw_t / report["3"].estimate, (4, 6, 6), 2, 1, transposed=True)
-    assert report["3"].conv_operator_norm == pytest.approx(
-        torch.linalg.matrix_norm(dense_t, ord=2).item(), rel=1e-3
-    )
-    text = repr(report)
-    assert text == repr(sn.sigma_report(model, input_shapes=(3, 6, 6)))
-    assert text.splitlines()[0].startswith("layer")
-    html_table = report._repr_html_()
-    assert "<table>" in html_table and "convT 4x4 s2" in html_table  # layers named by role
-    assert [r.kind for r in report.rows] == [sn.layer_role(model[i]) for i in (0, 3, 5)]
-    assert [r.kind for r in report.rows] == ["conv 3x3 s1", "convT 4x4 s2", "linear 288->3"]
-
-
-def test_sigma_report_lists_unnormalized_layers():
-    report = sn.sigma_report(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1)))
-    assert len(report) == 2
-    assert "-" in repr(report)  # no running estimate without SN
-    w = report.rows[0]
-    assert w.normalized == w.exact_raw
-
-
 @pytest.mark.parametrize("dim", [0, 1])
-def test_hand_written_backward_passes_gradcheck(dim):
+def test_divide_by_sigma_passes_gradcheck_and_gradgradcheck(dim):
     torch.manual_seed(0)
     weight = torch.randn(3, 4, 2, 2, dtype=torch.double, requires_grad=True)
     mat = weight.detach().movedim(dim, 0).flatten(1)
     u = torch.nn.functional.normalize(torch.randn(mat.shape[0], dtype=torch.double), dim=0)
     v = torch.nn.functional.normalize(torch.randn(mat.shape[1], dtype=torch.double), dim=0)
-    assert torch.autograd.gradcheck(lambda w: sn.DivideBySigma.apply(w, u, v, dim), (weight,))
+    assert torch.autograd.gradcheck(lambda w: sn.divide_by_sigma(w, u, v, dim), (weight,))
+    assert torch.autograd.gradgradcheck(lambda w: sn.divide_by_sigma(w, u, v, dim), (weight,))
+
+
+FUNC_LAYERS = {
+    "linear": (lambda: nn.Linear(6, 4), (3, 6)),
+    "conv2d": (lambda: nn.Conv2d(2, 3, 3, 2, 1), (2, 2, 5, 5)),
+    "convT2d": (lambda: nn.ConvTranspose2d(3, 2, 4, 2, 1), (2, 3, 3, 3)),
+}
+RAW = "parametrizations.weight.original"
+
+
+def _pair64(kind: str, training: bool):
+    """Our SN and PyTorch's on one float64 layer with identical u, v; a loss of the raw weight."""
+    make, shape = FUNC_LAYERS[kind]
+    torch.manual_seed(0)
+    base = make().double()
+    x = torch.randn(shape, dtype=torch.double)
+    pair = []
+    for attach in (sn.spectral_norm, torch_spectral_norm):
+        layer = attach(copy.deepcopy(base)).train(training)
+        pair.append(layer)
+    with torch.no_grad():
+        for name in ("_u", "_v"):
+            getattr(pair[0].parametrizations.weight[0], name).copy_(
+                getattr(pair[1].parametrizations.weight[0], name))
+    weight = base.weight.detach().clone()
+    return pair, x, weight
+
+
+def _loss(layer: nn.Module, x: torch.Tensor):
+    return lambda w: torch.func.functional_call(layer, {RAW: w}, (x,)).square().sum()
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+def test_second_derivative_passes_gradgradcheck_like_torch(kind):
+    # Eval mode: u, v stay fixed, so the layer is a function of W that finite differences can
+    # check. (In training mode every call runs a power iteration, for torch's layer as for ours.)
+    (ours, theirs), x, weight = _pair64(kind, training=False)
+    for layer in (ours, theirs):
+        assert torch.autograd.gradgradcheck(_loss(layer, x), (weight.clone().requires_grad_(),))
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+@pytest.mark.parametrize("training", [False, True])
+def test_torch_func_grad_matches_torch(kind, training):
+    (ours, theirs), x, weight = _pair64(kind, training)
+    g_ours = torch.func.grad(_loss(ours, x))(weight)
+    g_theirs = torch.func.grad(_loss(theirs, x))(weight)
+    torch.testing.assert_close(g_ours, g_theirs, rtol=1e-10, atol=1e-12)
+    # Both ran the same power iteration on their buffers in training mode.
+    torch.testing.assert_close(ours.parametrizations.weight[0]._u,
+                               theirs.parametrizations.weight[0]._u, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+def test_torch_func_jvp_matches_torch(kind):
+    (ours, theirs), x, weight = _pair64(kind, training=False)
+    gen = torch.Generator().manual_seed(1)
+    tangent = torch.randn(weight.shape, dtype=torch.double, generator=gen)
+    out_ours, jvp_ours = torch.func.jvp(_loss(ours, x), (weight,), (tangent,))
+    out_theirs, jvp_theirs = torch.func.jvp(_loss(theirs, x), (weight,), (tangent,))
+    torch.testing.assert_close(out_ours, out_theirs, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jvp_ours, jvp_theirs, rtol=1e-10, atol=1e-12)
+    # And the directional derivative is the gradient's inner product with the tangent.
+    grad = torch.func.grad(_loss(ours, x))(weight)
+    torch.testing.assert_close(jvp_ours, (grad * tangent).sum(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(FUNC_LAYERS))
+def test_torch_func_vmap_matches_torch(kind):
+    (ours, theirs), x, weight = _pair64(kind, training=False)
+    weights = torch.stack([weight, 2 * weight, weight.flip(0)])
+    batched = [torch.func.vmap(lambda w, layer=layer: torch.func.functional_call(
+        layer, {RAW: w}, (x,)))(weights) for layer in (ours, theirs)]
+    torch.testing.assert_close(batched[0], batched[1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(batched[0][1], batched[0][0])  # W / sigma(W) ignores the scale
+    for layer in (ours, theirs):  # vmap over the inputs, in training mode as well
+        layer.train()
+    per_input = [torch.func.vmap(lambda xi, layer=layer: layer(xi[None])[0])(x)
+                 for layer in (ours, theirs)]
+    torch.testing.assert_close(per_input[0], per_input[1], rtol=1e-12, atol=1e-12)
 
 
 def test_spectral_norm_with_gradient_penalty_double_backward():
@@ -341,133 +408,3 @@ def test_spectral_norm_with_gradient_penalty_double_backward():
     gp.backward()
     raw = model[0].parametrizations.weight.original
     assert raw.grad is not None and torch.isfinite(raw.grad).all()
-
-
-# ---------------------------------------------------------------- sigma histories, plot, widget
-
-
-def test_record_sigma_history_matches_svd_and_has_no_side_effects():
-    torch.manual_seed(0)
-    model = sn.apply_spectral_norm(_small_d())
-    u = model[0].parametrizations.weight[0]._u.clone()
-    history = sn.record_sigma_history({}, model, step=3)
-    sn.record_sigma_history(history, model, step=4, exact=False)
-    assert list(history) == ["0", "3", "5"]
-    step, estimate, exact, normalized = history["5"][0]
-    raw = model[5].parametrizations.weight.original.detach().double()
-    assert step == 3
-    assert estimate == pytest.approx(sn.running_sigma(model[5]))
-    assert exact == pytest.approx(torch.linalg.matrix_norm(raw, 2).item(), rel=1e-6)
-    assert normalized == pytest.approx(exact / estimate)
-    assert history["5"][1][0] == 4 and torch.isnan(torch.tensor(history["5"][1][2]))
-    assert torch.equal(model[0].parametrizations.weight[0]._u, u)
-
-
-def test_draw_sigma_history_draws_every_layer():
-    import matplotlib.pyplot as plt
-
-    from sngan_edu.plots.sigma import draw_sigma_history
-
-    history = {
-        "a": [(0, 1.0, 1.0, 1.0), (10, 1.2, 1.3, 1.3 / 1.2)],
-        "b": [(0, 0.5, float("nan"), float("nan")), (10, 0.6, float("nan"), float("nan"))],
-    }
-    fig = plt.figure()
-    draw_sigma_history(fig, history, title="t")
-    left, right = fig.axes[:2]
-    assert len(left.get_lines()) == 3  # a: estimate + exact; b: estimate only (no exact logged)
-    assert len(right.get_lines()) == 2  # a's normalized sigma + the line at 1
-    plt.close(fig)
-
-    fig = plt.figure()
-    draw_sigma_history(fig, history, labels={"a": "1: conv 3x3 s1"})  # b keeps its name
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert legend == ["1: conv 3x3 s1", "b"]
-    plt.close(fig)
-
-
-def test_train_sigma_demo_history_and_callback():
-    from sngan_edu.experiments.sigma_demo import max_normalized_sigma, train_sigma_demo
-
-    calls = []
-    history = train_sigma_demo(2, steps=6, record_every=3, callback=lambda s, h: calls.append(s))
-    assert calls == [0, 3, 6]
-    assert len(history) == 8 and all(len(r) == 3 for r in history.values())
-    assert [r[0] for r in history["linear"]] == [0, 3, 6]
-    for records in history.values():
-        for _, estimate, exact, normalized in records:
-            assert estimate <= exact * (1 + 1e-5)  # power iteration never overshoots sigma
-            assert normalized == pytest.approx(exact / estimate)
-    assert max_normalized_sigma(history) >= 1.0 - 1e-6
-    again = train_sigma_demo(2, steps=6, record_every=3)
-    assert again == history  # seeded: same numbers
-    with pytest.raises(ValueError, match="n_power_iterations"):
-        train_sigma_demo(0)
-
-
-@pytest.mark.parametrize("n_power_iterations", [1, 3])
-def test_train_sigma_demo_runs_n_power_iterations_per_step(power_iteration_counts,
-                                                           n_power_iterations):
-    from sngan_edu.experiments.sigma_demo import train_sigma_demo
-
-    counts = power_iteration_counts
-    train_sigma_demo(n_power_iterations, steps=0)
-    setup = sorted(counts.values())  # warm-up and torch's check forward when SN is attached
-    counts.clear()
-    train_sigma_demo(n_power_iterations, steps=3, record_every=10)
-    # 8 layers, each n iterations per step (real and fake in one batch; calling D twice per
-    # step would run 2n).
-    assert len(counts) == 8
-    assert [c - s for c, s in zip(sorted(counts.values()), setup, strict=True)] == [
-        3 * n_power_iterations
-    ] * 8
-
-
-def test_train_sigma_demo_matches_a_reference_with_one_normalized_weight_per_step():
-    import torch.nn.functional as F
-
-    from sngan_edu.experiments.sigma_demo import noise_images, smooth_images, train_sigma_demo
-    from sngan_edu.models.standard_cnn import Discriminator
-
-    steps, n = 4, 2
-    history = train_sigma_demo(n, steps=steps, record_every=1)
-    # Reference (same seeds as train_sigma_demo): the step's power iterations by hand, then
-    # D(real) and D(fake) in eval mode, where SN reuses one u, v for both calls.
-    torch.manual_seed(0)
-    D = Discriminator(image_size=16, width=0.125, spectral_norm=True, n_power_iterations=n)
-    opt = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    data = torch.Generator().manual_seed(1)
-    expected: sn.SigmaHistory = {}
-    sn.record_sigma_history(expected, D, 0)
-    for step in range(1, steps + 1):
-        real, fake = smooth_images(32, 16, data), noise_images(32, 16, data)
-        sn.refresh_power_iteration(D, n_iters=n)
-        D.eval()
-        loss = F.binary_cross_entropy_with_logits(
-            D(real), torch.ones(32)
-        ) + F.binary_cross_entropy_with_logits(D(fake), torch.zeros(32))
-        D.train()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sn.record_sigma_history(expected, D, step)
-    assert history.keys() == expected.keys()
-    for name, records in history.items():
-        for got, want in zip(records, expected[name], strict=True):
-            assert got[0] == want[0]
-            # float32 and Adam's first steps (which amplify tiny gradients) leave ~2e-4 of
-            # noise; scoring fake with one more power iteration than real was off by ~3e-2.
-            assert got[1:] == pytest.approx(want[1:], rel=2e-3)
-
-
-def test_sigma_demo_slider_retrains_with_new_setting():
-    from sngan_edu.experiments.sigma_demo import train_sigma_demo
-    from sngan_edu.widgets.sigma import SigmaDemoControls
-
-    initial = train_sigma_demo(1, steps=2, record_every=1)
-    controls = SigmaDemoControls(initial, steps=2)
-    first = controls.image.value
-    assert first[:4] == b"\x89PNG"
-    controls.slider.value = 3  # what dragging the slider does
-    assert controls.history == train_sigma_demo(3, steps=2, record_every=10)
-    assert controls.image.value != first and controls.status.value == "done."

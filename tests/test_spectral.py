@@ -18,14 +18,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
+from sngan_edu.experiments.convergence import track_sigma_under_drift  # noqa: E402
+from sngan_edu.experiments.sigma_timing import time_sigma_methods  # noqa: E402
 from sngan_edu.spectral import (  # noqa: E402
     PowerIterationResult,
     matrix_with_singular_values,
     power_iteration,
     reshape_weight_to_matrix,
     spectral_norm_exact,
-    time_sigma_methods,
-    track_sigma_under_drift,
 )
 
 

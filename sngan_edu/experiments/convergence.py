@@ -3,7 +3,9 @@
 With singular values sigma_1 > sigma_2 >= ... and a start vector u_0 = sum_i a_i u_i, k steps of
 u <- W W^T u (normalized) give u_k proportional to sum_i a_i sigma_i^(2k) u_i: the angle to the
 top singular vector shrinks like (sigma_2/sigma_1)^(2k) and the relative error of the estimate
-u^T W v like (sigma_2/sigma_1)^(4k).
+u^T W v like (sigma_2/sigma_1)^(4k). During training W moves a little every step, and a ``u``
+kept from the previous step (:func:`track_sigma_under_drift`) stays close to the top singular
+vector, so one iteration per step suffices.
 :class:`sngan_edu.widgets.power_iteration.PowerIterationExplorer` puts sliders on
 :func:`convergence_experiment`.
 """
@@ -11,13 +13,14 @@ u^T W v like (sigma_2/sigma_1)^(4k).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from sngan_edu.checks import check_int, check_number
-from sngan_edu.spectral import matrix_with_singular_values, power_iteration
+from sngan_edu.spectral import matrix_with_singular_values, power_iteration, spectral_norm_exact
 
 
 class ConvergenceExperiment(NamedTuple):
@@ -107,3 +110,64 @@ def predicted_iterations(ratio: float, tol: float) -> float:
                  what="a number in (0, 1) (sigma2/sigma1)")
     check_number("tol", tol, 0, 1, open_low=True, open_high=True, what="a number in (0, 1)")
     return math.log(tol) / (4 * math.log(ratio))
+
+
+class DriftTracking(NamedTuple):
+    """Sigma of a slowly drifting matrix and its power-iteration estimate, per recorded step."""
+
+    steps: Tensor  # step indices (1-based) that were recorded
+    true_sigma: Tensor  # exact sigma at those steps (SVD)
+    estimate: Tensor  # power-iteration estimate at those steps
+    rel_error: Tensor  # (true - estimate) / true; >= 0 up to rounding (u^T W v <= sigma)
+
+
+def track_sigma_under_drift(
+    W0: Tensor,
+    n_steps: int,
+    drift: float = 1e-3,
+    n_iters: int = 1,
+    persistent: bool = True,
+    record_every: int = 1,
+    generator: torch.Generator | None = None,
+    record_at: Sequence[int] | None = None,
+) -> DriftTracking:
+    """Simulate training: W changes a little each step; estimate sigma by power iteration.
+
+    Each step adds ``drift * ||W||_F * G / ||G||_F`` (G Gaussian) to W, then runs ``n_iters``
+    power iterations starting from the previous step's u (``persistent=True``, as SN does) or
+    from a fresh random u (``persistent=False``, the circulating mistake). Both start from a
+    random u at step 1. The exact sigma (SVD) is computed only at recorded steps: every
+    ``record_every`` steps and the last one, or exactly the steps in ``record_at`` if given.
+    """
+    if not isinstance(W0, Tensor) or W0.ndim != 2 or not W0.is_floating_point():
+        raise ValueError(f"W0 must be a 2-D floating-point matrix; got {W0!r:.60}")
+    check_int("n_steps", n_steps)
+    check_int("record_every", record_every)
+    check_number("drift", drift, 0)
+    if record_at is not None:
+        record_at = sorted({int(step) for step in record_at})
+        if not record_at or record_at[0] < 1 or record_at[-1] > n_steps:
+            raise ValueError(
+                f"record_at must hold steps in [1, n_steps={n_steps}]; got {record_at}"
+            )
+    wanted = set(record_at) if record_at is not None else None
+    W = W0.detach().clone()
+    u = None
+    steps, true, est = [], [], []
+    for step in range(1, n_steps + 1):
+        g = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)
+        W += (drift * torch.linalg.matrix_norm(W) / torch.linalg.matrix_norm(g)) * g
+        result = power_iteration(
+            W, u=u if persistent else None, n_iters=n_iters, generator=generator
+        )
+        u = result.u
+        if (
+            (step in wanted)
+            if wanted is not None
+            else (step % record_every == 0 or step == n_steps)
+        ):
+            steps.append(step)
+            true.append(spectral_norm_exact(W))
+            est.append(result.sigma.detach())
+    true_t, est_t = torch.stack(true), torch.stack(est)
+    return DriftTracking(torch.tensor(steps), true_t, est_t, (true_t - est_t) / true_t)

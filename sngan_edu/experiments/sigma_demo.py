@@ -2,10 +2,10 @@
 
 The standard CNN discriminator (Table 3, narrow) learns to tell smooth colour fields from pixel
 noise, with one (or more) power iterations per step, as the paper does. Every few steps each
-layer's running estimate, the exact sigma of its raw weight and sigma(W / estimate) are recorded
-(:func:`sngan_edu.sn.record_sigma_history`), so the lag of the one-iteration estimate behind a
-fast-moving weight can be seen. :class:`sngan_edu.widgets.sigma.SigmaDemoControls` puts a slider
-on :func:`train_sigma_demo`.
+layer's running estimate, the exact sigma of its raw weight and sigma(W / estimate) are
+recorded (:func:`sngan_edu.sigma_report.record_sigma_history`), so the lag of the one-iteration
+estimate behind a fast-moving weight can be seen.
+:class:`sngan_edu.widgets.sigma.SigmaDemoControls` puts a slider on :func:`train_sigma_demo`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from sngan_edu import sn
+from sngan_edu import sigma_report
 from sngan_edu.checks import check_int
 from sngan_edu.gan_step import discriminator_step
 from sngan_edu.models.standard_cnn import Discriminator
 
-SigmaHistory = sn.SigmaHistory
+SigmaHistory = sigma_report.SigmaHistory
 
 
 def smooth_images(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -64,9 +64,10 @@ def train_sigma_demo(
     :func:`sngan_edu.gan_step.discriminator_step` per step with real and fake in one
     concatenated batch, so each step runs exactly ``n_power_iterations`` power iterations per
     layer; Adam(lr, betas=(0.5, 0.999)). Every ``record_every`` steps (and at step 0)
-    each layer's sigmas are appended to the history (:func:`sngan_edu.sn.record_sigma_history`)
-    and ``callback(step, history)`` is called, e.g. to update a live plot. The large default
-    learning rate moves the weights fast, so the one-iteration estimate visibly lags a little.
+    each layer's sigmas are appended to the history
+    (:func:`sngan_edu.sigma_report.record_sigma_history`) and ``callback(step, history)`` is
+    called, e.g. to update a live plot. The large default learning rate moves the weights fast,
+    so the one-iteration estimate visibly lags a little.
 
     ``joint=False`` calls D on the real and on the fake batch separately, as the paper's Chainer
     code does: every SN layer then runs its power iteration once per call, twice per step, and
@@ -87,7 +88,7 @@ def train_sigma_demo(
     history: SigmaHistory = {}
     for step in range(steps + 1):
         if step % record_every == 0 or step == steps:
-            sn.record_sigma_history(history, D, step)
+            sigma_report.record_sigma_history(history, D, step)
             if callback is not None:
                 callback(step, history)
         if step == steps:

@@ -115,8 +115,8 @@ def plot_bound_vs_measured(
 def plot_conv_norms(rows: Sequence, ax: Axes | None = None) -> Axes:
     """Per conv layer: reshaped-kernel sigma vs the true operator norm (and the upper bound).
 
-    ``rows``: dicts with "layer" (a label, e.g. from :func:`sngan_edu.sn.layer_role`), "reshaped",
-    "operator", "upper". Labels are placed under the bars, one layer per group.
+    ``rows``: dicts with "layer" (a label, e.g. from :func:`sngan_edu.layer_info.layer_role`),
+    "reshaped", "operator", "upper". Labels are placed under the bars, one layer per group.
     """
     ax = ax if ax is not None else plt.figure(figsize=(7.5, 3.4)).gca()
     x = np.arange(len(rows))

@@ -1,7 +1,7 @@
 """Per-layer sigma plots for training with spectral normalization (live or static).
 
 The history format, shared with the training notebooks (built by
-:func:`sngan_edu.sn.record_sigma_history`)::
+:func:`sngan_edu.sigma_report.record_sigma_history`)::
 
     history: dict[layer_name, list[(step, estimate, exact_raw, normalized)]]
 
@@ -47,7 +47,7 @@ def draw_sigma_history(
     ``log_excess=True`` draws the right panel as sigma(W / estimate) - 1 on a log scale (from
     1e-5, where the layers are normalized to float precision, to 1), so that the lag of every
     layer stays visible after the estimates have caught up; the band is then below 0.05.
-    ``labels``: legend names for the layers (e.g. :func:`sngan_edu.sn.layer_roles`); a layer
+    ``labels``: legend names for the layers (e.g. :func:`sngan_edu.layer_info.layer_roles`); a layer
     missing from it keeps its module name.
     A draw function for :class:`sngan_edu.plots.live.LiveFigure` (``fig`` is cleared by the caller).
     """

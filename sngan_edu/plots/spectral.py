@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from sngan_edu.spectral import DriftTracking
+from sngan_edu.experiments.convergence import DriftTracking
 
 _FLOOR = 1e-17  # log plots: exact zeros (converged to rounding) are drawn at this floor
 
@@ -143,7 +143,7 @@ def plot_tracking(runs: Mapping[str, DriftTracking], ax: Axes | None = None) -> 
 
 def plot_timings(rows: Sequence[Mapping[str, float]], ax: Axes | None = None) -> Axes:
     """Median seconds per call vs matrix size, one line per method timed by
-    :func:`sngan_edu.spectral.time_sigma_methods`."""
+    :func:`sngan_edu.experiments.sigma_timing.time_sigma_methods`."""
     ax = ax if ax is not None else plt.figure(figsize=(6.0, 3.4)).gca()
     sizes = [row["m"] * row["n"] for row in rows]
     labels = {

@@ -70,7 +70,7 @@ class SigmaLogger(Callback):
         self.exact = exact
 
     def _log(self, trainer: Trainer) -> None:
-        from sngan_edu.sn import record_sigma_history
+        from sngan_edu.sigma_report import record_sigma_history
 
         history = trainer.history["sigma"]
         if any(records and records[-1][0] == trainer.step for records in history.values()):

@@ -27,7 +27,7 @@ def _facts_report_model():
 def fact_main10_operator_norm_is_below_its_reshaped_sigma_without_a_full_window():
     # section 2: 4x4 stride-2 conv, padding 1, on a 4x4 input: every window overlaps the
     # padding, and the true norm (dense SVD, not power iteration) is below the reshaped sigma.
-    from sngan_edu.spectral import conv_to_dense
+    from sngan_edu.conv_norm import conv_to_dense
 
     row = report["main.10"]
     assert round(row.normalized, 3) == 1.013 and round(row.conv_operator_norm, 4) == 0.9934
