@@ -111,7 +111,16 @@ def short_time_limit(monkeypatch):
     monkeypatch.setattr(core, "TIME_LIMIT_S", 1.0)
 
 
-def test_an_endless_loop_fails_the_check_with_a_time_limit_message(short_time_limit):
+@pytest.fixture(params=["child process", "in process"])
+def either_way(request, monkeypatch):
+    """Run the test with the checks in a child process (the default) and in the caller's
+    process (the fallback where there is no fork)."""
+    if request.param == "in process":
+        monkeypatch.setenv("SNGAN_EDU_CHECKS_IN_PROCESS", "1")
+    return request.param
+
+
+def test_an_endless_loop_fails_the_check_with_a_time_limit_message(short_time_limit, either_way):
     start = time.monotonic()
     with pytest.raises(ex.ExerciseFailed) as info:
         ex.check_power_iteration(endless_power_iteration)
@@ -122,7 +131,7 @@ def test_an_endless_loop_fails_the_check_with_a_time_limit_message(short_time_li
     assert "returns (sigma, u, v)" in message  # the check it was in
 
 
-def test_the_time_limit_works_off_the_main_thread_too(short_time_limit):
+def test_the_time_limit_works_off_the_main_thread_too(short_time_limit, either_way):
     # Off the main thread the check runs in a helper thread, abandoned when the time is up; this
     # endless loop ends when the test is over, so no thread outlives the test session.
     outcome, over = {}, threading.Event()
@@ -148,7 +157,7 @@ def test_the_time_limit_works_off_the_main_thread_too(short_time_limit):
     assert "did not finish within the check's time limit" in outcome["message"]
 
 
-def test_the_time_limit_gives_back_an_outer_timer(short_time_limit):
+def test_the_time_limit_gives_back_an_outer_timer(short_time_limit, either_way):
     import signal
 
     fired = []
@@ -161,6 +170,97 @@ def test_the_time_limit_gives_back_an_outer_timer(short_time_limit):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def swallowing_power_iteration(W, u, n_iters):
+    while True:  # catches everything, even KeyboardInterrupt and the in-process time limit
+        try:
+            while True:
+                u = F.normalize(W @ (W.T @ u), dim=0)
+        except BaseException:  # noqa: B036
+            pass
+
+
+def test_an_endless_loop_that_catches_base_exception_is_killed(short_time_limit):
+    start = time.monotonic()
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_power_iteration(swallowing_power_iteration)
+    assert time.monotonic() - start < 10
+    assert "did not finish within the check's time limit of 1 s" in str(info.value)
+    assert "returns (sigma, u, v)" in str(info.value)  # the check it was in
+
+
+def test_a_function_that_ends_the_process_is_a_failed_check():
+    import os
+
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_hinge_g_loss(lambda d_fake: os._exit(0))
+    assert "before a verdict" in str(info.value) and "`return`" in str(info.value)
+
+
+def test_what_the_students_function_prints_is_shown(capsys):
+    def hinge_g_loss(d_fake):
+        print("debugging:", d_fake.shape[0])
+        return -d_fake.mean()
+
+    ex.check_hinge_g_loss(hinge_g_loss)
+    out = capsys.readouterr().out
+    assert "debugging: 3" in out and "all 4 checks passed" in out
+
+
+def test_the_students_traceback_is_kept_as_the_cause():
+    def hinge_g_loss(d_fake):
+        return d_fake.no_such_method()
+
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_hinge_g_loss(hinge_g_loss)
+    assert "AttributeError" in str(info.value)
+    assert "no_such_method" in str(info.value.__cause__)  # the student's line, for the notebook
+
+
+def test_a_power_iteration_that_writes_into_the_callers_u_fails():
+    def power_iteration(W, u, n_iters):
+        for _ in range(n_iters):
+            v = F.normalize(W.T @ u, dim=0)
+            u.copy_(F.normalize(W @ v, dim=0))  # into the caller's tensor
+        return u @ W @ v, u, v
+
+    fails_with(ex.check_power_iteration, power_iteration, "u unchanged", "must stay as it was")
+
+
+def test_a_nan_result_is_a_failed_check_with_a_hint_not_a_crash():
+    def sn_forward(W, u):
+        return W * float("nan"), u
+
+    fails_with(ex.check_sn_forward, sn_forward, "finite numbers", "nan or inf",
+               "division by zero")
+
+    def sn_forward_inf(W, u):
+        W_mat = W.reshape(W.shape[0], -1)
+        with torch.no_grad():
+            v = F.normalize(W_mat.T @ u, dim=0)
+            u = F.normalize(W_mat @ v, dim=0)
+        return W / (0 * (u @ W_mat @ v)), u
+
+    fails_with(ex.check_sn_forward, sn_forward_inf, "nan or inf")
+
+
+def test_an_error_in_the_checks_own_hint_code_is_a_failed_check(monkeypatch):
+    from sngan_edu.course.exercises import sn_layer
+
+    def broken_hint(*args):
+        raise RuntimeError("linalg.svd: The algorithm failed to converge")
+
+    def sn_forward(W, u):  # the right u, the wrong divisor: the check computes a hint
+        W_mat = W.reshape(W.shape[0], -1)
+        with torch.no_grad():
+            u = F.normalize(W_mat @ F.normalize(W_mat.T @ u, dim=0), dim=0)
+        return W / 2.0, u
+
+    monkeypatch.setattr(sn_layer, "_divisor_hint", broken_hint)
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_sn_forward(sn_forward)
+    assert "could not make sense of what your function returned" in str(info.value)
 
 
 @pytest.mark.parametrize("exit_call", [lambda: sys.exit(), lambda: sys.exit(3), lambda: exit()])
@@ -195,11 +295,9 @@ def test_default_dtype_grad_mode_and_random_streams_are_restored():
     assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]
 
 
-def test_a_check_starts_from_float32_and_gives_back_the_callers_dtype():
-    seen = []
-
+def test_a_check_starts_from_float32_and_gives_back_the_callers_dtype(capsys):
     def hinge_g_loss(d_fake):
-        seen.append(torch.get_default_dtype())
+        print("dtype seen:", torch.get_default_dtype())  # printed back by the check
         return -d_fake.mean()
 
     previous = torch.get_default_dtype()
@@ -210,7 +308,8 @@ def test_a_check_starts_from_float32_and_gives_back_the_callers_dtype():
             assert torch.get_default_dtype() == torch.float64 and not torch.is_grad_enabled()
     finally:
         torch.set_default_dtype(previous)
-    assert set(seen) == {torch.float32}
+    seen = {line for line in capsys.readouterr().out.splitlines() if "dtype seen" in line}
+    assert seen == {"dtype seen: torch.float32"}
 
 
 def test_checks_do_not_shift_the_callers_random_stream():
@@ -332,7 +431,7 @@ def test_power_iteration_mistakes_get_hints():
     fails_with(ex.check_power_iteration, unnormalized, "unit vectors")
     fails_with(ex.check_power_iteration, frobenius, "Frobenius")
     fails_with(ex.check_power_iteration, swapped, "one entry per row of W")
-    fails_with(ex.check_power_iteration, modifies_w, "never write into W")
+    fails_with(ex.check_power_iteration, modifies_w, "W unchanged", "must stay as it was")
 
 
 def test_power_iteration_normalizing_only_at_the_end_gets_the_overflow_hint():
@@ -720,7 +819,7 @@ def test_sn_gradient_mistakes_get_hints():
     fails_with(ex.check_sn_gradient, transposed_outer, "wrong way round")
     fails_with(ex.check_sn_gradient, not_divided, "divide the whole result by sigma")
     fails_with(ex.check_sn_gradient, svd_vectors, "exact singular vectors")
-    fails_with(ex.check_sn_gradient, writes_into_g, "G unchanged", "never write into")
+    fails_with(ex.check_sn_gradient, writes_into_g, "G unchanged", "must stay as it was")
 
 
 def test_sn_gradient_generic_hint_teaches_the_autograd_check():

@@ -1,8 +1,8 @@
 """Write student copies of the exercise notebooks with nbgrader's own preprocessors.
 
-    python -m sngan_edu.course.student --force            # instructor/exercises -> notebooks/exercises
-    python -m sngan_edu.course.student SRC_DIR OUT_DIR    # refuses to overwrite without --force
-    python -m sngan_edu.course.student --check            # fails if a student copy is stale
+    python -m sngan_edu.course.student --force     # instructor/exercises -> notebooks/exercises
+    python -m sngan_edu.course.student SRC_DIR OUT_DIR  # refuses to overwrite without --force
+    python -m sngan_edu.course.student --check     # fails if a student copy is stale
 
 The solved exercise notebooks live in ``instructor/exercises/`` of the repository (they are not
 part of the package); ``notebooks/exercises/`` holds the student copies generated from them,
