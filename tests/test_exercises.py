@@ -486,12 +486,27 @@ def track_sigma_ahead(weights, u):
 @pytest.mark.parametrize("fn", [track_sigma_a, track_sigma_b,
                                 lambda ws, u: np.array(track_sigma_a(ws, u))])
 def test_track_sigma_correct_solutions_pass(fn, capsys):
-    passes(ex.check_track_sigma, fn, capsys, n_checks=5)
+    passes(ex.check_track_sigma, fn, capsys, n_checks=6)
 
 
 def test_track_sigma_with_v_half_a_step_ahead_passes_with_a_note(capsys):
-    out = passes(ex.check_track_sigma, track_sigma_ahead, capsys, n_checks=5)
+    out = passes(ex.check_track_sigma, track_sigma_ahead, capsys, n_checks=6)
     assert "note: your estimate is |W^T u|" in out
+
+
+def test_track_sigma_restarting_with_more_iterations_each_step_fails():
+    def restart_with_t_plus_one(weights, u):  # quadratic cost, no warm start
+        out = []
+        for t, W in enumerate(weights):
+            v_t, u_t = None, u
+            for _ in range(t + 1):
+                v_t = F.normalize(W.T @ u_t, dim=0)
+                u_t = F.normalize(W @ v_t, dim=0)
+            out.append(float(u_t @ W @ v_t))
+        return out
+
+    fails_with(ex.check_track_sigma, restart_with_t_plus_one, "unrelated successive weights",
+               "t+1 iterations", "ONE iteration")
 
 
 def test_track_sigma_mistakes_get_hints():
@@ -615,13 +630,14 @@ def lipschitz_bound_a(model):
 
 def lipschitz_bound_b(model):
     # a different correct solution: a tensor result via svdvals
-    norms = [torch.linalg.svdvals(m.weight)[0] for m in model if isinstance(m, nn.Linear)]
+    norms = [torch.linalg.svdvals(m.weight)[0]
+             for _, m in model.named_modules() if isinstance(m, nn.Linear)]
     return torch.stack(norms).prod()
 
 
 @pytest.mark.parametrize("fn", [lipschitz_bound_a, lipschitz_bound_b])
 def test_lipschitz_bound_correct_solutions_pass(fn, capsys):
-    passes(ex.check_lipschitz_bound, fn, capsys, n_checks=3)
+    passes(ex.check_lipschitz_bound, fn, capsys, n_checks=4)
 
 
 def test_lipschitz_bound_mistakes_get_hints():
@@ -641,6 +657,18 @@ def test_lipschitz_bound_mistakes_get_hints():
     fails_with(ex.check_lipschitz_bound, frobenius, "Frobenius")
     fails_with(ex.check_lipschitz_bound, summed, "PRODUCT")
     fails_with(ex.check_lipschitz_bound, first_layer_only, "one layer's norm", "multiply")
+
+
+def test_lipschitz_bound_over_the_top_level_only_fails_on_nested_models():
+    def children_only(model):  # passed every check while all test models were flat
+        bound = 1.0
+        for layer in model.children():
+            if isinstance(layer, nn.Linear):
+                bound *= torch.linalg.matrix_norm(layer.weight, ord=2).item()
+        return bound
+
+    fails_with(ex.check_lipschitz_bound, children_only, "nested modules",
+               "model.children() lists the direct children")
 
 
 def test_lipschitz_bound_that_zeroes_the_model_and_returns_zero_fails():
@@ -936,7 +964,7 @@ def hinge_g(d_fake):
 
 @pytest.mark.parametrize("fn", [hinge_d_a, hinge_d_b])
 def test_hinge_d_correct_solutions_pass(fn, capsys):
-    passes(ex.check_hinge_d_loss, fn, capsys, n_checks=4)
+    passes(ex.check_hinge_d_loss, fn, capsys, n_checks=5)
 
 
 def test_the_library_losses_pass_their_own_checks():
@@ -969,13 +997,32 @@ def test_hinge_d_mistakes_get_hints():
     fails_with(ex.check_hinge_d_loss, lambda r, f: hinge_d_a(r, f).item(), ".item()")
 
 
+def test_hinge_d_with_detached_scores_fails_naming_the_cut_off_scores():
+    # the right value, but no gradient reaches the fakes (passed every check before)
+    fails_with(ex.check_hinge_d_loss,
+               lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f.detach()).mean(),
+               "no gradient reaches d_fake", "detach")
+    fails_with(ex.check_hinge_d_loss,
+               lambda r, f: F.relu(1 - r.detach()).mean() + F.relu(1 + f).mean(),
+               "no gradient reaches d_real")
+
+    def fake_term_under_no_grad(r, f):
+        with torch.no_grad():
+            fake_term = F.relu(1 + f).mean()
+        return F.relu(1 - r).mean() + fake_term
+
+    fails_with(ex.check_hinge_d_loss, fake_term_under_no_grad, "no gradient reaches d_fake")
+    fails_with(ex.check_hinge_g_loss, lambda f: -f.detach().mean() + 0 * f.sum(),
+               "no gradient reaches d_fake")
+
+
 def test_hinge_d_generic_hint_does_not_give_the_answer_away():
     message = fails_with(ex.check_hinge_d_loss, lambda r, f: (r - f).abs().mean(), "by hand")
     assert "relu(1" not in message
 
 
 def test_hinge_g_passes_and_mistakes_get_hints(capsys):
-    passes(ex.check_hinge_g_loss, hinge_g, capsys, n_checks=4)
+    passes(ex.check_hinge_g_loss, hinge_g, capsys, n_checks=5)
     fails_with(ex.check_hinge_g_loss, lambda f: F.relu(1 - f).mean(), "no clipping")
     fails_with(ex.check_hinge_g_loss, lambda f: f.mean(), "the sign")
     fails_with(ex.check_hinge_g_loss, lambda f: -f.sum(), "summed", ".mean()")
@@ -1010,7 +1057,7 @@ def mode_coverage_b(samples, means, std):
 
 @pytest.mark.parametrize("fn", [mode_coverage_a, mode_coverage_b])
 def test_mode_coverage_correct_solutions_pass(fn, capsys):
-    passes(ex.check_mode_coverage, fn, capsys, n_checks=6)
+    passes(ex.check_mode_coverage, fn, capsys, n_checks=7)
 
 
 def test_reference_mode_coverage_agrees_with_an_independent_count():
@@ -1049,6 +1096,21 @@ def test_mode_coverage_mistakes_get_hints():
     fails_with(ex.check_mode_coverage, with_threshold(lambda d, o, s: d <= s), "3 * std")
     fails_with(ex.check_mode_coverage, any_nearest, "HIGH-QUALITY")
     fails_with(ex.check_mode_coverage, fraction, "not a fraction")
+
+
+def test_mode_coverage_with_the_rings_numbers_hard_coded_fails():
+    def ring_std(samples, means, std):
+        return mode_coverage_a(samples, means, 0.01)
+
+    def ring_means(samples, means, std):
+        import math
+
+        angles = torch.arange(8) * 2 * math.pi / 8
+        ring = torch.stack([angles.cos(), angles.sin()], dim=1)
+        return mode_coverage_a(samples, ring, std)
+
+    fails_with(ex.check_mode_coverage, ring_std, "mixtures you have not seen", "ring's std")
+    fails_with(ex.check_mode_coverage, ring_means, "mixtures you have not seen", "ring's means")
 
 
 def test_mode_coverage_box_threshold_fails_on_the_diagonal_case():

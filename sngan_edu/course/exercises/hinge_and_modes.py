@@ -112,6 +112,35 @@ def _match(values: list[float], candidates, cases, which) -> str | None:
     return None
 
 
+def _require_gradients(c, out: Any, inputs: dict[str, torch.Tensor],
+                       reference: Callable[..., torch.Tensor]) -> None:
+    """Fail unless d(out)/d(input) equals the reference loss's, for every input score tensor.
+
+    A loss that detaches one of its inputs (``.detach()``, ``torch.no_grad()``, a Python float)
+    has the right value but sends no gradient to that network: the hint names which one.
+    """
+    names = list(inputs)
+    leaves = [inputs[n].detach().clone().requires_grad_(True) for n in names]
+    expected = torch.autograd.grad(reference(*leaves), leaves)
+    got = torch.autograd.grad(out, [inputs[n] for n in names], allow_unused=True,
+                              retain_graph=True)
+    for name, g, e in zip(names, got, expected, strict=True):
+        if g is None or not torch.allclose(g.double(), e.double(), rtol=1e-4, atol=1e-6):
+            if g is None or not bool(g.abs().sum() > 0):
+                network = "the discriminator's" if name == "d_real" else (
+                    "the generator's (in its step) or the discriminator's (in its own)")
+                c.fail(f"a gradient reaching {name}", f"no gradient reaches {name}",
+                       f"the loss has the right value but is cut off from {name} "
+                       f"(.detach(), torch.no_grad(), .item() or a Python number on it), so "
+                       f"{network} update would get nothing from this term. The loss must be "
+                       "computed from the scores themselves; the training step decides what to "
+                       "detach, not the loss.")
+            c.fail(f"the gradient of the hinge loss with respect to {name}",
+                   f"{_fmt(g)}", "the value is right but its slope is not: use the same "
+                   "operations for the value and the gradient (no constants in place of "
+                   "scores).")
+
+
 @exercise_check
 def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
     """Check ``hinge_d_loss(d_real, d_fake)`` = mean(relu(1 - d_real)) + mean(relu(1 + d_fake))."""
@@ -138,6 +167,12 @@ def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
             c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
                    "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
         c.ok()
+
+    c.start("gradients reach both the real and the fake scores, as the hinge loss's do")
+    for real, fake, _, _ in cases:
+        r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+        _require_gradients(c, c.call(r, f), {"d_real": r, "d_fake": f}, losses.hinge_d_loss)
+    c.ok()
     c.done()
 
 
@@ -164,6 +199,12 @@ def check_hinge_g_loss(hinge_g_loss: Callable[..., Any]) -> None:
         if not isinstance(out, torch.Tensor) or not out.requires_grad:
             c.fail("a tensor connected to d_fake", _fmt(out), "use torch operations, not floats.")
         c.ok()
+
+    c.start("the gradient reaching the fake scores is the hinge generator loss's")
+    for _, fake, _, _ in cases:
+        f = fake.clone().requires_grad_(True)
+        _require_gradients(c, c.call(f), {"d_fake": f}, losses.hinge_g_loss)
+    c.ok()
     c.done()
 
 
@@ -277,6 +318,38 @@ def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
     cloud = torch.randn(500, 2, generator=g) * 0.7
     cloud[:100] = ring[torch.arange(100) % 8] + std * torch.randn(100, 2, generator=g)
     run(cloud, "use the Euclidean distance to the nearest mode (torch.cdist).")
+    c.ok()
+
+    c.start("mixtures you have not seen: other numbers of modes, places and widths")
+    for k, width in ((5, 0.2), (13, 0.03), (8, 0.05)):
+        modes = torch.rand(k, 2, generator=g) * 8 - 4
+        picked = torch.randint(0, k - 2, (300,), generator=g)  # the last two modes get none
+        samples = modes[picked] + 1.8 * width * torch.randn(300, 2, generator=g)
+        expected = reference_mode_coverage(samples, modes, width)
+        inputs = (samples.clone(), modes.clone())
+        out = c.call(*inputs, width)
+        got = unpack(c, out, ("modes_captured", "high_quality_percent"),
+                     "end with `return modes, percent`.")
+        got = (as_float(c, got[0], "modes_captured"), as_float(c, got[1], "high_quality_percent"))
+        if got[0] == expected[0] and close(got[1], expected[1], atol=1e-4):
+            continue
+        distance, nearest = torch.cdist(samples.double(), modes.double()).min(dim=1)
+        ring_distance, ring_nearest = torch.cdist(samples.double(), ring.double()).min(dim=1)
+        hard_coded = [
+            (_coverage(nearest, distance <= 3 * std), f"you used the ring's std ({std}) instead "
+             f"of the std passed in (here {width}): the metric must work for any mixture."),
+            (_coverage(ring_nearest, ring_distance <= 3 * width), "you used the ring's means "
+             "instead of the means passed in: the metric must work for any mixture."),
+            (_coverage(ring_nearest, ring_distance <= 3 * std), "you used the ring's means and "
+             "std instead of the arguments: the metric must work for any mixture."),
+            ((min(8, expected[0]), got[1]), "at most 8 modes are counted: count the distinct "
+             "nearest modes among any number of means."),
+        ]
+        hint = next((h for value, h in hard_coded
+                     if got[0] == value[0] and close(got[1], value[1], atol=1e-4)),
+                    "compute everything from the samples, means and std you are given.")
+        c.fail(f"({expected[0]}, {expected[1]:.4g}) for {k} modes of std {width}",
+               f"({got[0]:g}, {got[1]:.4g})", hint)
     c.ok()
     c.done()
 

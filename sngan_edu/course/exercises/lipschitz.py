@@ -102,6 +102,34 @@ def check_gradient_norms(gradient_norms: Callable[..., Any]) -> None:
     c.done()
 
 
+class _Block(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x))
+
+
+class _NestedCritic(nn.Module):
+    """Linear layers at three depths: a top-level stem and head, blocks in a ModuleList."""
+
+    def __init__(self, g: torch.Generator):
+        super().__init__()
+        self.stem = nn.Linear(3, 6)
+        self.blocks = nn.ModuleList([_Block(6), _Block(6)])
+        self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(6, 1))
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
 def reference_lipschitz_bound(net: nn.Module) -> float:
     """Product of the largest singular values of the Linear weights of ``net`` (by SVD)."""
     return math.prod(float(torch.linalg.svdvals(m.weight.detach().double())[0])
@@ -165,6 +193,23 @@ def check_lipschitz_bound(lipschitz_bound: Callable[..., Any]) -> None:
                     "in model.modules().")
         else:
             hint = "multiply the spectral norms of every nn.Linear in model.modules()."
+        c.fail(f"{exact:.4g}", f"{value:.4g}", hint)
+    c.ok()
+
+    c.start("nested modules (blocks inside blocks, a ModuleList): every Linear at any depth")
+    nested = _NestedCritic(g)
+    exact = reference_lipschitz_bound(nested)
+    top_level = math.prod(float(torch.linalg.svdvals(m.weight.detach().double())[0])
+                          for m in nested.children() if isinstance(m, nn.Linear))
+    value = measure(nested, "bound")
+    if not close(value, exact, rtol=1e-3):
+        if close(value, top_level, rtol=1e-3):
+            hint = ("you multiplied only the top-level layers: model.children() lists the "
+                    "direct children, so every Linear inside a block or a Sequential was "
+                    "skipped. Walk the whole tree of modules.")
+        else:
+            hint = ("multiply the spectral norms of every nn.Linear of the model, at every "
+                    "depth (inside blocks, Sequentials and ModuleLists).")
         c.fail(f"{exact:.4g}", f"{value:.4g}", hint)
     c.ok()
 
