@@ -802,16 +802,44 @@ def sn_gradient_a(W, u, v, G):
     return (G - lam * torch.outer(u, v)) / sigma
 
 
-def sn_gradient_autograd(W, u, v, G):
-    # a different correct solution: let autograd do it
-    W = W.detach().clone().requires_grad_(True)
-    ((G * W / (u @ W @ v)).sum()).backward()
-    return W.grad
+def sn_gradient_b(W, u, v, G):
+    # a different correct solution: the two terms of the product rule, written out
+    sigma = float(u @ W @ v)
+    direct = G / sigma
+    through_sigma = -(G * W).sum() / sigma**2 * u[:, None] * v[None, :]
+    return direct + through_sigma
 
 
-@pytest.mark.parametrize("fn", [sn_gradient_a, sn_gradient_autograd])
+@pytest.mark.parametrize("fn", [sn_gradient_a, sn_gradient_b])
 def test_sn_gradient_correct_solutions_pass(fn, capsys):
     passes(ex.check_sn_gradient, fn, capsys, n_checks=3)
+
+
+def test_sn_gradient_by_autograd_fails_whatever_it_does_to_get_a_graph():
+    def backward(W, u, v, G):  # passed before: the task is the derivation
+        W = W.detach().clone().requires_grad_(True)
+        ((G * W / (u @ W @ v)).sum()).backward()
+        return W.grad
+
+    def enable_grad(W, u, v, G):
+        with torch.enable_grad():
+            W = W.detach().clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad((G * W / (u @ W @ v)).sum(), W)
+        return grad
+
+    def swallowed(W, u, v, G):
+        try:
+            return backward(W, u, v, G)
+        except Exception:
+            return sn_gradient_a(W, u, v, G) * 1.5
+
+    def functional(W, u, v, G):
+        return torch.func.grad(lambda w: (G * w / (u @ w @ v)).sum())(W)
+
+    for fn in (backward, enable_grad, swallowed):
+        fails_with(ex.check_sn_gradient, fn, "without autograd", "switched off")
+    with pytest.raises(ex.ExerciseFailed):
+        ex.check_sn_gradient(functional)
 
 
 def test_sn_gradient_mistakes_get_hints():
@@ -850,10 +878,10 @@ def test_sn_gradient_mistakes_get_hints():
     fails_with(ex.check_sn_gradient, writes_into_g, "G unchanged", "must stay as it was")
 
 
-def test_sn_gradient_generic_hint_teaches_the_autograd_check():
-    message = fails_with(ex.check_sn_gradient, lambda W, u, v, G: G * 0.5, "requires_grad_",
-                         "backward()")
-    assert "(G - " not in message  # the hint does not give the formula away
+def test_sn_gradient_generic_hint_guides_the_derivation_without_the_formula():
+    message = fails_with(ex.check_sn_gradient, lambda W, u, v, G: G * 0.5, "derive it again",
+                         "u v^T")
+    assert "(G - " not in message and "backward" not in message
 
 
 # ---------------------------------------------------------------- 3.3 forgotten layers
@@ -1162,7 +1190,17 @@ def sn_ring_discriminator_b(std):
                          spectral_norm(nn.Linear(32, 1)))
 
 
-@pytest.mark.parametrize("fn", [sn_ring_discriminator_a, sn_ring_discriminator_b])
+def sn_ring_discriminator_hooks(std):
+    # correct too: torch's older hook-based spectral_norm (was rejected as "no spectral norm")
+    from torch.nn.utils import spectral_norm
+
+    return nn.Sequential(Scale(0.5 / std), spectral_norm(nn.Linear(2, 32)), nn.LeakyReLU(0.1),
+                         spectral_norm(nn.Linear(32, 32)), nn.LeakyReLU(0.1),
+                         spectral_norm(nn.Linear(32, 1)))
+
+
+@pytest.mark.parametrize("fn", [sn_ring_discriminator_a, sn_ring_discriminator_b,
+                                sn_ring_discriminator_hooks])
 def test_sn_ring_discriminator_correct_solutions_pass(fn, capsys):
     passes(ex.check_sn_ring_discriminator, fn, capsys, n_checks=3)
 
@@ -1202,6 +1240,44 @@ def test_sn_ring_discriminator_mistakes_get_hints():
                "'net.4']", "apply_spectral_norm")
     fails_with(ex.check_sn_ring_discriminator, first_layer_only, "['net.2', 'net.4']")
     fails_with(ex.check_sn_ring_discriminator, far_too_steep, "so steep")
+
+
+class Stretch(nn.Module):
+    def __init__(self, factors):
+        super().__init__()
+        self.register_buffer("factors", torch.tensor(factors))
+
+    def forward(self, x):
+        return x * self.factors
+
+
+def test_sn_ring_discriminator_is_checked_on_its_whole_input_map_and_its_output():
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    def mlp():
+        return [spectral_norm(nn.Linear(2, 32)), nn.LeakyReLU(0.1), spectral_norm(nn.Linear(32, 1))]
+
+    def x_only(std):  # passed before: only the largest stretch was checked
+        return nn.Sequential(Stretch([0.5 / std, 1.0]), *mlp())
+
+    def output_scaled(std):  # got the false hint "sees the points unscaled"
+        return nn.Sequential(*mlp(), Scale(50.0))
+
+    def frozen_sn(std):  # carries spectral norm whose power iteration never runs
+        D = nn.Sequential(Scale(0.5 / std), *mlp())
+        for m in D.modules():
+            if isinstance(m, nn.Linear):
+                m.parametrizations.weight[0].n_power_iterations = 0
+                with torch.no_grad():  # a new weight: the stored u, v no longer fit it
+                    m.parametrizations.weight.original.normal_()
+        return D
+
+    fails_with(ex.check_sn_ring_discriminator, x_only, "every direction", "one direction",
+               "Stretch both coordinates")
+    fails_with(ex.check_sn_ring_discriminator, output_scaled, "steeper than its input stretch",
+               "multiply the input, not the output")
+    fails_with(ex.check_sn_ring_discriminator, frozen_sn, "sigma 1 for the weight",
+               "not divided by its largest singular value")
 
 
 # ---------------------------------------------------------------- 5.1 discriminator step
@@ -1287,6 +1363,39 @@ def test_discriminator_step_mistakes_get_hints():
                "loss.item()")
     fails_with(ex.check_discriminator_step, vanilla_loss, "binary cross-entropy",
                "relu(1 - D(real))")
+
+
+def test_discriminator_step_in_eval_mode_fails():
+    def eval_mode(D, G, opt_D, real, z):  # freezes SN's u: passed while the test D had no SN
+        D.eval()
+        return d_step_a(D, G, opt_D, real, z)
+
+    def eval_then_back(D, G, opt_D, real, z):
+        D.eval()
+        loss = d_step_a(D, G, opt_D, real, z)
+        D.train()
+        return loss
+
+    def batchnorm_frozen(D, G, opt_D, real, z):
+        for m in D.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.eval()
+        return d_step_a(D, G, opt_D, real, z)
+
+    for fn in (eval_mode, eval_then_back, batchnorm_frozen):
+        fails_with(ex.check_discriminator_step, fn, "training mode", "eval mode",
+                   "power iteration", "BatchNorm")
+
+
+def test_discriminator_step_with_an_extra_forward_pass_fails_on_the_buffers():
+    def scores_twice(D, G, opt_D, real, z):
+        loss = d_step_a(D, G, opt_D, real, z)
+        with torch.no_grad():
+            fake = G(z)
+        D(real), D(fake)  # a "logging" pass in training mode moves u and BatchNorm's statistics
+        return loss
+
+    fails_with(ex.check_discriminator_step, scores_twice, "buffer", "extra forward passes")
 
 
 def test_discriminator_step_returning_the_loss_tensor_fails():

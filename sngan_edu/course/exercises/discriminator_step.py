@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sngan_edu import gan_step, losses
+from sngan_edu import gan_step, losses, sn
 from sngan_edu.course.exercises.core import (
     as_float,
     close,
@@ -22,18 +22,61 @@ from sngan_edu.course.exercises.core import (
 )
 
 
-def _reference_discriminator_step(D: nn.Module, G: nn.Module, opt: torch.optim.Optimizer,
-                                  real: torch.Tensor, z: torch.Tensor) -> tuple[float, float]:
-    """The library's D step (hinge loss, D called on real and fake separately, as students do).
+def _hinge(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    return losses.hinge_d_loss(d_real, d_fake)
 
-    Returns the loss before the update and the loss of the updated D on the same batch.
-    """
+
+def _reference_steps(D: nn.Module, G: nn.Module, real: torch.Tensor, z: torch.Tensor,
+                     fresh: Callable[[], tuple[nn.Module, nn.Module, torch.optim.Optimizer]]
+                     ) -> list[dict[str, Any]]:
+    """The correct D steps, each on fresh copies: D called on real then fake, on fake then real,
+    or once on the concatenated batch. With SN and BatchNorm in D they differ a little (each
+    training-mode forward runs a power iteration and updates the batch statistics), and any of
+    them is a correct step. Each gives its loss, D's state after it, and the loss after it."""
+    references = []
+    for order in ("real, fake", "fake, real", "joint"):
+        d, gen, opt = fresh()
+        with torch.no_grad():
+            fake = gen(z)
+        if order == "joint":
+            d_real, d_fake = gan_step.score_real_and_fake(d, real, fake, joint=True)
+        elif order == "real, fake":
+            d_real, d_fake = d(real), d(fake)
+        else:
+            d_fake = d(fake)
+            d_real = d(real)
+        loss = _hinge(d_real, d_fake)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state = {k: v.detach().clone() for k, v in d.state_dict().items()}
+        after = copy.deepcopy(d)
+        with torch.no_grad():
+            loss_after = float(_hinge(after(real), after(fake)))
+            vanilla = float(losses.vanilla_d_loss(d_real, d_fake))
+        references.append({"order": order, "loss": loss.item(), "state": state,
+                           "loss_after": loss_after, "vanilla": vanilla, "D": d})
+    return references
+
+
+def _discriminator(g: torch.Generator) -> nn.Module:
+    """A small D as the course trains them: SN on every Linear, and a BatchNorm layer."""
+    D = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.1),
+                      nn.Linear(16, 16), nn.LeakyReLU(0.1), nn.Linear(16, 1))
     with torch.no_grad():
-        fake = G(z)
-    step = gan_step.discriminator_step(D, opt, real, fake, losses.hinge_d_loss, joint=False)
-    with torch.no_grad():
-        after = losses.hinge_d_loss(D(real), D(fake))
-    return step.loss.item(), after.item()
+        for p in D.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    sn.apply_spectral_norm(D)
+    return D
+
+
+_EVAL_HINT = (
+    "D ran in eval mode during its own training step (D.eval(), or a layer of it switched to "
+    "eval). In eval mode spectral norm stops its power iteration (the estimate of sigma "
+    "freezes at its last value) and BatchNorm normalizes with its running averages instead of "
+    "the batch, so D would train a different network from the one it is. A training step "
+    "runs D in training mode; eval() is for sampling and evaluation."
+)
 
 
 class _StepRecorder:
@@ -79,13 +122,16 @@ class _StepRecorder:
 def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
     """Check ``discriminator_step(D, G, opt_D, real, z) -> float``: one hinge-loss update of D.
 
-    Compared with a reference step on identical copies: same loss (a Python number), same new
-    D parameters (even when D has stale gradients from before), and the generator never enters
-    the backward pass (no gradient reaches it, even if cleared afterwards) and is unchanged.
+    D has spectral norm on every Linear and a BatchNorm layer, as the course's discriminators
+    do. Compared with reference steps on identical copies (D called on real and fake in either
+    order, or once on both): same loss (a Python number), same new D parameters and buffers
+    (even when D has stale gradients from before), D in training mode in every forward pass,
+    and the generator never enters the backward pass (no gradient reaches it, even if cleared
+    afterwards) and is unchanged.
     """
     c = new_checker("discriminator_step", discriminator_step)
     g = seeded(23)
-    D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.1), nn.Linear(16, 1))
+    D = _discriminator(g)
     G = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2))
     real = torch.randn(8, 2, generator=g)
     z = torch.randn(8, 3, generator=g)
@@ -97,35 +143,40 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
             p.grad = torch.ones_like(p)
         return d, gen, torch.optim.SGD(d.parameters(), lr=0.1)
 
-    d_ref, g_ref, opt_ref = fresh()
-    ref_loss, loss_after = _reference_discriminator_step(d_ref, g_ref, opt_ref, real, z)
-    with torch.no_grad():
-        fake = G(z)
-        vanilla = float(losses.vanilla_d_loss(D(real), D(fake)))
+    references = _reference_steps(D, G, real, z, fresh)
+    first = references[0]
     d_s, g_s, opt_s = fresh()
     inputs = {"G": g_s, "real": real.clone(), "z": z.clone()}
     before = {name: snapshot(obj) for name, obj in inputs.items()}
     recorder = _StepRecorder(d_s, g_s, opt_s)
+    modes: list[tuple[str, bool]] = []
+    hooks = [m.register_forward_pre_hook(
+        lambda module, args, name=name: modes.append((name, module.training)))
+        for name, m in d_s.named_modules()]
     c.start("returns the hinge loss of D before the update, as a Python number")
     try:
         out = c.call(d_s, g_s, opt_s, inputs["real"], inputs["z"])
     finally:
         recorder.remove()
-    for name in ("real", "z"):
-        require_unchanged(c, before[name], inputs[name], name, "do not write into the batch "
-                          "(no in-place operations such as z /= ... on the inputs).")
+        for hook in hooks:
+            hook.remove()
+    evaluated = sorted({name or "D" for name, training in modes if not training})
+    if evaluated:
+        c.fail("D in training mode in every forward pass of its step",
+               f"eval mode in {', '.join(evaluated[:3])}", _EVAL_HINT)
     value = as_float(c, out, "the loss")
-    if not close(value, ref_loss, rtol=1e-4):
-        if close(value, loss_after, rtol=1e-4):
+    matched = next((r for r in references if close(value, r["loss"], rtol=1e-4)), None)
+    if matched is None:
+        if any(close(value, r["loss_after"], rtol=1e-4) for r in references):
             hint = ("that is the loss AFTER the update: compute the loss, backward, step, and "
                     "return the loss you computed before stepping (loss.item()).")
-        elif close(value, vanilla, rtol=1e-4):
+        elif any(close(value, r["vanilla"], rtol=1e-4) for r in references):
             hint = ("that is the vanilla GAN's binary cross-entropy loss; this step uses the "
                     "hinge loss, mean(relu(1 - D(real))) + mean(relu(1 + D(G(z)))).")
         else:
             hint = ("loss = mean(relu(1 - D(real))) + mean(relu(1 + D(G(z)))); return "
                     "loss.item().")
-        c.fail(f"{ref_loss:.4g}", f"{value:.4g}", hint)
+        c.fail(f"{first['loss']:.4g}", f"{value:.4g}", hint)
     if isinstance(out, torch.Tensor):
         c.fail("a Python number, e.g. loss.item()", f"a tensor ({out.item():.4g})",
                "return loss.item(). A training loop logs this number at every step; a tensor "
@@ -133,8 +184,10 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
                "wherever it is printed).")
     c.ok()
 
-    c.start("updates D exactly like zero_grad -> backward -> step (stale gradients cleared)")
+    c.start("updates D exactly like zero_grad -> backward -> step (stale gradients cleared), "
+            "spectral norm and BatchNorm included")
     events = recorder.events
+    d_ref = matched["D"]
     for p_s, p_r, p_0 in zip(d_s.parameters(), d_ref.parameters(), D.parameters(), strict=True):
         if not tensor_close(p_s, p_r, rtol=1e-5, atol=1e-6):
             if torch.equal(p_s.detach(), p_0.detach()):
@@ -154,6 +207,15 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
             order = " -> ".join(events) or "no optimizer call and no backward pass"
             c.fail("D's parameters after one reference step", f"different parameters (your "
                    f"step did: {order})", hint)
+    state = d_s.state_dict()
+    for key, expected in matched["state"].items():
+        if key in state and not tensor_close(state[key], expected, rtol=1e-5, atol=1e-6):
+            c.fail(f"D's buffer {key} as after one training step",
+                   "a different value",
+                   "D's buffers (spectral norm's u, BatchNorm's running statistics) move at "
+                   "every forward pass in training mode: call D once on the real and once on "
+                   "the fake batch (or once on both together), no extra forward passes, and "
+                   "not under torch.no_grad() or in eval mode.")
     c.ok()
 
     c.start("leaves the generator alone: no gradient ever reaches it, and it is unchanged")
