@@ -1456,3 +1456,227 @@ def test_discriminator_step_that_writes_into_the_batch_fails():
         return d_step_a(D, G, opt_D, real, z)
 
     fails_with(ex.check_discriminator_step, normalizes_z_in_place, "z unchanged")
+
+
+# ---------------------------------------------------------------- 2.3 gradient penalty
+
+
+def gradient_penalty_a(D, real, fake, eps):
+    shape = (-1,) + (1,) * (real.dim() - 1)
+    x = eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def gradient_penalty_b(D, real, fake, eps):
+    # correct too: torch.lerp, the library's gradient_norms with create_graph
+    from sngan_edu.lipschitz import gradient_norms
+
+    e = eps.view(-1, *([1] * (real.dim() - 1)))
+    x = torch.lerp(fake, real, e)
+    return (gradient_norms(D, x, create_graph=True, eval_mode=False) - 1).pow(2).mean()
+
+
+@pytest.mark.parametrize("fn", [gradient_penalty_a, gradient_penalty_b])
+def test_gradient_penalty_correct_solutions_pass(fn, capsys):
+    passes(ex.check_gradient_penalty, fn, capsys, n_checks=3)
+
+
+def test_gradient_penalty_mistakes_get_hints():
+    def no_create_graph(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def batch_norm(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return (grad.norm() - 1) ** 2
+
+    def one_sided(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return (F.relu(grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def at_real(D, real, fake, eps):
+        return gradient_penalty_a(D, real, real, eps)
+
+    def mean_scores(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).mean(), x, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def eps_not_spread(D, real, fake, eps):
+        x = (eps * real.T).T + ((1 - eps) * fake.T).T if real.dim() == 2 else eps * real
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    fails_with(ex.check_gradient_penalty, no_create_graph, "D can be trained on",
+               "recorded by autograd")
+    fails_with(ex.check_gradient_penalty, batch_norm, "ONE norm of the whole batch")
+    fails_with(ex.check_gradient_penalty, one_sided, "one-sided")
+    fails_with(ex.check_gradient_penalty, at_real, "at the real samples")
+    fails_with(ex.check_gradient_penalty, mean_scores, "divided by the batch size")
+    fails_with(ex.check_gradient_penalty, eps_not_spread, "image batches")
+
+
+def test_gradient_penalty_hints_do_not_give_the_call_away():
+    message = fails_with(ex.check_gradient_penalty, lambda D, r, f, e: (D(r) * 0).sum() + 1.0,
+                         "three steps")
+    assert "create_graph" not in message
+
+
+# ---------------------------------------------------------------- 2.4 conv operator norm
+
+
+def conv_operator_norm_a(weight, input_shape, stride, padding, n_iters):
+    x = torch.randn(1, *input_shape)
+    x = x / x.norm()
+    for _ in range(n_iters):
+        y = F.conv2d(x, weight, stride=stride, padding=padding)
+        sizes = zip(input_shape[1:], y.shape[2:], weight.shape[2:], strict=True)
+        extra = tuple(n - ((m - 1) * stride - 2 * padding + k) for n, m, k in sizes)
+        x = F.conv_transpose2d(y, weight, stride=stride, padding=padding, output_padding=extra)
+        x = x / x.norm()
+    return F.conv2d(x, weight, stride=stride, padding=padding).norm()
+
+
+def conv_operator_norm_vjp(weight, input_shape, stride, padding, n_iters):
+    # correct too: the adjoint by autograd's vector-Jacobian product
+    def conv(v):
+        return F.conv2d(v, weight, stride=stride, padding=padding)
+
+    x = torch.randn(1, *input_shape)
+    _, adjoint = torch.func.vjp(conv, torch.zeros_like(x))
+    for _ in range(n_iters):
+        (x,) = adjoint(conv(x))
+        x = x / x.norm()
+    return float(conv(x).norm())
+
+
+@pytest.mark.parametrize("fn", [conv_operator_norm_a, conv_operator_norm_vjp])
+def test_conv_operator_norm_correct_solutions_pass(fn, capsys):
+    passes(ex.check_conv_operator_norm, fn, capsys, n_checks=4)
+
+
+def test_conv_operator_norm_mistakes_get_hints():
+    def reshaped(weight, input_shape, stride, padding, n_iters):
+        return torch.linalg.matrix_norm(weight.flatten(1), ord=2)
+
+    def squared(weight, input_shape, stride, padding, n_iters):
+        return conv_operator_norm_a(weight, input_shape, stride, padding, n_iters) ** 2
+
+    def stride_ignored_in_transpose(weight, input_shape, stride, padding, n_iters):
+        x = torch.randn(1, *input_shape)
+        for _ in range(n_iters):
+            y = F.conv2d(x, weight, stride=stride, padding=padding)
+            x = F.conv_transpose2d(y, weight, padding=padding)
+            x = x / x.norm()
+        return F.conv2d(x, weight, stride=stride, padding=padding).norm()
+
+    def too_few_iterations(weight, input_shape, stride, padding, n_iters):
+        return conv_operator_norm_a(weight, input_shape, stride, padding, 1)
+
+    fails_with(ex.check_conv_operator_norm, reshaped, "reshaped to a matrix",
+               "overlapping itself")
+    fails_with(ex.check_conv_operator_norm, squared, "sigma squared")
+    with pytest.raises(ex.ExerciseFailed, match="stride 2"):
+        ex.check_conv_operator_norm(stride_ignored_in_transpose)
+    fails_with(ex.check_conv_operator_norm, too_few_iterations, "too small")
+
+
+# ---------------------------------------------------------------- 5.2 generator step + average
+
+
+def g_step_a(D, G, G_avg, opt_G, z, decay):
+    for p in D.parameters():
+        p.requires_grad_(False)
+    try:
+        loss = -D(G(z)).mean()
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+    finally:
+        for p in D.parameters():
+            p.requires_grad_(True)
+    with torch.no_grad():
+        for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+            p_avg.copy_(decay * p_avg + (1 - decay) * p)
+    return loss.item()
+
+
+def g_step_b(D, G, G_avg, opt_G, z, decay):
+    # correct too: the library's generator step, lerp for the average
+    from sngan_edu import gan_step, losses
+
+    loss = gan_step.generator_step(G, D, opt_G, z, losses.hinge_g_loss)
+    with torch.no_grad():
+        for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+            p_avg.lerp_(p, 1 - decay)
+    return float(loss)
+
+
+@pytest.mark.parametrize("fn", [g_step_a, g_step_b])
+def test_generator_step_correct_solutions_pass(fn, capsys):
+    passes(ex.check_generator_step, fn, capsys, n_checks=4)
+
+
+def test_generator_step_mistakes_get_hints():
+    def average_first(D, G, G_avg, opt_G, z, decay):
+        with torch.no_grad():
+            for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+                p_avg.copy_(decay * p_avg + (1 - decay) * p)
+        return g_step_a(D, G, G_avg, opt_G, z, 1.0)
+
+    def swapped(D, G, G_avg, opt_G, z, decay):
+        return g_step_a(D, G, G_avg, opt_G, z, 1 - decay)
+
+    def copied(D, G, G_avg, opt_G, z, decay):
+        return g_step_a(D, G, G_avg, opt_G, z, 0.0)
+
+    def detached(D, G, G_avg, opt_G, z, decay):
+        for p in D.parameters():
+            p.requires_grad_(False)
+        loss = -D(G(z).detach()).mean()
+        opt_G.zero_grad()
+        opt_G.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+        return loss.item()
+
+    def d_not_frozen(D, G, G_avg, opt_G, z, decay):
+        loss = -D(G(z)).mean()
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+        with torch.no_grad():
+            for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+                p_avg.copy_(decay * p_avg + (1 - decay) * p)
+        return loss.item()
+
+    def d_in_eval(D, G, G_avg, opt_G, z, decay):
+        D.eval()
+        loss = g_step_a(D, G, G_avg, opt_G, z, decay)
+        D.train()
+        return loss
+
+    def hinge_on_fakes(D, G, G_avg, opt_G, z, decay):
+        loss = F.relu(1 - D(G(z))).mean()
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+        return loss.item()
+
+    fails_with(ex.check_generator_step, average_first, "OLD weights", "after opt_G.step()")
+    fails_with(ex.check_generator_step, swapped, "swapped")
+    fails_with(ex.check_generator_step, copied, "copy of G")
+    fails_with(ex.check_generator_step, detached, "no gradient reached it")
+    fails_with(ex.check_generator_step, d_not_frozen, "D's gradients untouched", "Freeze D")
+    fails_with(ex.check_generator_step, d_in_eval, "eval mode")
+    fails_with(ex.check_generator_step, hinge_on_fakes, "no hinge")

@@ -60,8 +60,24 @@ def test_there_are_exercise_notebooks_with_checks():
     assert len(ids) == len(set(ids))  # nbgrader needs unique grade ids within a notebook
     # the exercises where the student writes the idea that matters (issue 26)
     for new in ("check_track_sigma", "check_sn_gradient", "check_unnormalized_layers",
-                "check_sn_ring_discriminator"):
+                "check_sn_ring_discriminator",
+                # the core of a chapter, written by the student (issue 37)
+                "check_gradient_penalty", "check_conv_operator_norm", "check_generator_step"):
         assert new in ids
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_exercise_opens_with_what_it_asks_its_time_and_its_chapter(path):
+    opening = nbformat.read(path, as_version=4).cells[0].source
+    assert "You will:" in opening
+    assert re.search(r"It follows the chapter `0\d_[a-z_]+\.ipynb`", opening), opening
+    assert re.search(r"About \d+ minutes", opening)
+    tasks = [c.source for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "markdown" and "### Exercise" in c.source]
+    headers = [re.search(r"### Exercise \d\.\d \(\d points?(, about (\d+) minutes)?\)", t)
+               for t in tasks]
+    assert tasks and all(headers), tasks
+    assert all(int(h.group(2)) <= 15 for h in headers if h.group(2))  # stated: at most 15 min
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

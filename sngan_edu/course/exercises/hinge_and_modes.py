@@ -20,7 +20,6 @@ from sngan_edu.course.exercises.core import (
     new_checker,
     require_unchanged,
     seeded,
-    snapshot,
     unpack,
 )
 from sngan_edu.course.exercises.sn_layer import reference_unnormalized_layers
