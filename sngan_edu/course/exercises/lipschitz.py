@@ -56,8 +56,8 @@ def check_gradient_norms(gradient_norms: Callable[..., Any]) -> None:
     if not isinstance(out, torch.Tensor) or out.shape != (5,):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         c.fail("a tensor of shape (5,), one norm per sample", f"{_fmt(out)} (shape {shape})",
-               "take the norm of each sample's gradient over all its dimensions: "
-               "grad.flatten(1).norm(dim=1).")
+               "one norm per sample: each sample's gradient has the sample's shape; take its "
+               "norm over all of those dimensions together, not over the batch.")
     if not tensor_close(out, expected):
         first = float(out.detach()[0])
         if close(first / 13.0, 1 / 5, rtol=1e-3):
@@ -95,8 +95,9 @@ def check_gradient_norms(gradient_norms: Callable[..., Any]) -> None:
     before = snapshot(conv)
     out = c.call(conv, x.clone())
     if not tensor_close(out, ref):
-        c.fail(_fmt(ref), _fmt(out), "flatten each sample's gradient before the norm: "
-               "grad.flatten(1).norm(dim=1).")
+        c.fail(_fmt(ref), _fmt(out), "an image's gradient has several dimensions (channels, "
+               "height, width): its norm is taken over all of them at once, one norm per "
+               "image.")
     require_unchanged(c, before, conv, "the model", _UNCHANGED_MODEL_HINT)
     c.ok()
     c.done()
@@ -172,8 +173,8 @@ def check_lipschitz_bound(lipschitz_bound: Callable[..., Any]) -> None:
     fro = float(torch.linalg.matrix_norm(single[0].weight.detach().double()))
     value = measure(single, "bound")
     if not close(value, exact, rtol=1e-3):
-        hint = ("that is the Frobenius norm, which is larger than the spectral norm; use "
-                "torch.linalg.matrix_norm(W, ord=2) or svdvals(W)[0]."
+        hint = ("that is the Frobenius norm (the default norm of a matrix in torch.linalg), "
+                "which is larger than the spectral norm, the largest singular value."
                 if close(value, fro, rtol=1e-3)
                 else "the spectral norm of a layer is the largest singular value of its weight.")
         c.fail(f"{exact:.4g}", f"{value:.4g}", hint)

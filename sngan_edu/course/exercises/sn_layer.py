@@ -164,8 +164,8 @@ def check_sn_forward(sn_forward: Callable[..., Any]) -> None:
     _, k_sn, uk_new = run(K, uk)
     if not (tensor_close(k_sn, ref_w) and tensor_close(uk_new, ref_u)):
         c.fail("the result of torch's spectral_norm on a Conv2d", _fmt(k_sn),
-               "use W.reshape(W.shape[0], -1) (or W.flatten(1)) for the power iteration, "
-               "then divide the original 4-D W.")
+               "the power iteration needs a matrix with one row per output channel (a kernel "
+               "is 4-D); then divide the original 4-D W.")
     c.ok()
     c.done()
 
