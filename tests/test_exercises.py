@@ -205,7 +205,7 @@ def test_what_the_students_function_prints_is_shown(capsys):
 
     ex.check_hinge_g_loss(hinge_g_loss)
     out = capsys.readouterr().out
-    assert "debugging: 3" in out and "all 4 checks passed" in out
+    assert "debugging: 3" in out and "all 5 checks passed" in out
 
 
 def test_the_students_traceback_is_kept_as_the_cause():
@@ -596,7 +596,7 @@ def test_gradient_norms_mistakes_get_hints():
     fails_with(ex.check_gradient_norms, mean_instead_of_sum, "batch size")
     fails_with(ex.check_gradient_norms, squared, "squared norms")
     fails_with(ex.check_gradient_norms, whole_batch, "shape (5,)")
-    fails_with(ex.check_gradient_norms, last_dim_only, "flatten")
+    fails_with(ex.check_gradient_norms, last_dim_only, "all of them at once", "one norm per image")
     fails_with(ex.check_gradient_norms, parameter_gradient, "with respect to x")
 
 
