@@ -6,7 +6,8 @@ A check must give a fair verdict whatever the student's function does. So every 
   limit (:data:`TIME_LIMIT_S`) is up, as nbgrader's executor kills a kernel: an endless loop
   becomes a failed check with a hint, whatever the student's code catches (``except
   BaseException`` included). What the student's function prints is printed after the verdict.
-  Where there is no fork (Windows), the check runs in the caller's process under a ``SIGALRM``
+  Where there is no fork (Windows), or with the environment variable
+  ``SNGAN_EDU_CHECKS_IN_PROCESS=1``, the check runs in the caller's process under a ``SIGALRM``
   timer, or in a helper thread that is abandoned when the time is up;
 - computes its references before calling the student's function, on copies of the inputs,
   and verifies afterwards that every tensor it handed over came back unchanged (and that the
@@ -270,8 +271,7 @@ def _error_hint(err: Exception) -> str:
 _TIME_HINT = (
     "a correct solution takes well under a second here. Look for a loop that never ends (a "
     "`while` whose condition never changes, a counter that is never increased) or a loop over "
-    "far more steps than asked. If the notebook still seems busy, interrupt or restart the "
-    "kernel."
+    "far more steps than asked. The check stopped it."
 )
 
 
