@@ -223,11 +223,14 @@ def run_lab(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def add_student(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "student", help="student copies of exercise notebooks (solutions stubbed out)",
-        description="Write the student copy of every exercise notebook in SRC to DEST "
-                    "(nbgrader's preprocessors: solutions stubbed, hidden tests removed).")
-    parser.add_argument("source", metavar="SRC", help="folder of exercise notebooks, e.g. "
-                        "course/exercises after sngan-edu notebooks course")
+        description="Write the student copy of every solved exercise notebook in SRC to DEST "
+                    "(nbgrader's preprocessors: solutions stubbed, hidden tests removed). The "
+                    "solved sources are in instructor/exercises of the course's repository.")
+    parser.add_argument("source", metavar="SRC", help="folder of solved exercise notebooks, "
+                        "e.g. instructor/exercises")
     parser.add_argument("output", metavar="DEST", help="folder for the student copies")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite notebooks already in DEST (edits there are lost)")
     parser.set_defaults(func=run_student)
 
 
@@ -235,8 +238,8 @@ def run_student(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from sngan_edu.course.student import make_student_copies
 
     try:
-        written = make_student_copies(args.source, args.output)
-    except ValueError as err:
+        written = make_student_copies(args.source, args.output, overwrite=args.force)
+    except (ValueError, FileExistsError) as err:
         parser.error(str(err))
     for path in written:
         print(f"  {path}")

@@ -111,7 +111,16 @@ def short_time_limit(monkeypatch):
     monkeypatch.setattr(core, "TIME_LIMIT_S", 1.0)
 
 
-def test_an_endless_loop_fails_the_check_with_a_time_limit_message(short_time_limit):
+@pytest.fixture(params=["child process", "in process"])
+def either_way(request, monkeypatch):
+    """Run the test with the checks in a child process (the default) and in the caller's
+    process (the fallback where there is no fork)."""
+    if request.param == "in process":
+        monkeypatch.setenv("SNGAN_EDU_CHECKS_IN_PROCESS", "1")
+    return request.param
+
+
+def test_an_endless_loop_fails_the_check_with_a_time_limit_message(short_time_limit, either_way):
     start = time.monotonic()
     with pytest.raises(ex.ExerciseFailed) as info:
         ex.check_power_iteration(endless_power_iteration)
@@ -122,7 +131,7 @@ def test_an_endless_loop_fails_the_check_with_a_time_limit_message(short_time_li
     assert "returns (sigma, u, v)" in message  # the check it was in
 
 
-def test_the_time_limit_works_off_the_main_thread_too(short_time_limit):
+def test_the_time_limit_works_off_the_main_thread_too(short_time_limit, either_way):
     # Off the main thread the check runs in a helper thread, abandoned when the time is up; this
     # endless loop ends when the test is over, so no thread outlives the test session.
     outcome, over = {}, threading.Event()
@@ -148,7 +157,7 @@ def test_the_time_limit_works_off_the_main_thread_too(short_time_limit):
     assert "did not finish within the check's time limit" in outcome["message"]
 
 
-def test_the_time_limit_gives_back_an_outer_timer(short_time_limit):
+def test_the_time_limit_gives_back_an_outer_timer(short_time_limit, either_way):
     import signal
 
     fired = []
@@ -161,6 +170,97 @@ def test_the_time_limit_gives_back_an_outer_timer(short_time_limit):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def swallowing_power_iteration(W, u, n_iters):
+    while True:  # catches everything, even KeyboardInterrupt and the in-process time limit
+        try:
+            while True:
+                u = F.normalize(W @ (W.T @ u), dim=0)
+        except BaseException:  # noqa: B036
+            pass
+
+
+def test_an_endless_loop_that_catches_base_exception_is_killed(short_time_limit):
+    start = time.monotonic()
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_power_iteration(swallowing_power_iteration)
+    assert time.monotonic() - start < 10
+    assert "did not finish within the check's time limit of 1 s" in str(info.value)
+    assert "returns (sigma, u, v)" in str(info.value)  # the check it was in
+
+
+def test_a_function_that_ends_the_process_is_a_failed_check():
+    import os
+
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_hinge_g_loss(lambda d_fake: os._exit(0))
+    assert "before a verdict" in str(info.value) and "`return`" in str(info.value)
+
+
+def test_what_the_students_function_prints_is_shown(capsys):
+    def hinge_g_loss(d_fake):
+        print("debugging:", d_fake.shape[0])
+        return -d_fake.mean()
+
+    ex.check_hinge_g_loss(hinge_g_loss)
+    out = capsys.readouterr().out
+    assert "debugging: 3" in out and "all 5 checks passed" in out
+
+
+def test_the_students_traceback_is_kept_as_the_cause():
+    def hinge_g_loss(d_fake):
+        return d_fake.no_such_method()
+
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_hinge_g_loss(hinge_g_loss)
+    assert "AttributeError" in str(info.value)
+    assert "no_such_method" in str(info.value.__cause__)  # the student's line, for the notebook
+
+
+def test_a_power_iteration_that_writes_into_the_callers_u_fails():
+    def power_iteration(W, u, n_iters):
+        for _ in range(n_iters):
+            v = F.normalize(W.T @ u, dim=0)
+            u.copy_(F.normalize(W @ v, dim=0))  # into the caller's tensor
+        return u @ W @ v, u, v
+
+    fails_with(ex.check_power_iteration, power_iteration, "u unchanged", "must stay as it was")
+
+
+def test_a_nan_result_is_a_failed_check_with_a_hint_not_a_crash():
+    def sn_forward(W, u):
+        return W * float("nan"), u
+
+    fails_with(ex.check_sn_forward, sn_forward, "finite numbers", "nan or inf",
+               "division by zero")
+
+    def sn_forward_inf(W, u):
+        W_mat = W.reshape(W.shape[0], -1)
+        with torch.no_grad():
+            v = F.normalize(W_mat.T @ u, dim=0)
+            u = F.normalize(W_mat @ v, dim=0)
+        return W / (0 * (u @ W_mat @ v)), u
+
+    fails_with(ex.check_sn_forward, sn_forward_inf, "nan or inf")
+
+
+def test_an_error_in_the_checks_own_hint_code_is_a_failed_check(monkeypatch):
+    from sngan_edu.course.exercises import sn_layer
+
+    def broken_hint(*args):
+        raise RuntimeError("linalg.svd: The algorithm failed to converge")
+
+    def sn_forward(W, u):  # the right u, the wrong divisor: the check computes a hint
+        W_mat = W.reshape(W.shape[0], -1)
+        with torch.no_grad():
+            u = F.normalize(W_mat @ F.normalize(W_mat.T @ u, dim=0), dim=0)
+        return W / 2.0, u
+
+    monkeypatch.setattr(sn_layer, "_divisor_hint", broken_hint)
+    with pytest.raises(ex.ExerciseFailed) as info:
+        ex.check_sn_forward(sn_forward)
+    assert "could not make sense of what your function returned" in str(info.value)
 
 
 @pytest.mark.parametrize("exit_call", [lambda: sys.exit(), lambda: sys.exit(3), lambda: exit()])
@@ -195,11 +295,9 @@ def test_default_dtype_grad_mode_and_random_streams_are_restored():
     assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]
 
 
-def test_a_check_starts_from_float32_and_gives_back_the_callers_dtype():
-    seen = []
-
+def test_a_check_starts_from_float32_and_gives_back_the_callers_dtype(capsys):
     def hinge_g_loss(d_fake):
-        seen.append(torch.get_default_dtype())
+        print("dtype seen:", torch.get_default_dtype())  # printed back by the check
         return -d_fake.mean()
 
     previous = torch.get_default_dtype()
@@ -210,7 +308,8 @@ def test_a_check_starts_from_float32_and_gives_back_the_callers_dtype():
             assert torch.get_default_dtype() == torch.float64 and not torch.is_grad_enabled()
     finally:
         torch.set_default_dtype(previous)
-    assert set(seen) == {torch.float32}
+    seen = {line for line in capsys.readouterr().out.splitlines() if "dtype seen" in line}
+    assert seen == {"dtype seen: torch.float32"}
 
 
 def test_checks_do_not_shift_the_callers_random_stream():
@@ -332,7 +431,7 @@ def test_power_iteration_mistakes_get_hints():
     fails_with(ex.check_power_iteration, unnormalized, "unit vectors")
     fails_with(ex.check_power_iteration, frobenius, "Frobenius")
     fails_with(ex.check_power_iteration, swapped, "one entry per row of W")
-    fails_with(ex.check_power_iteration, modifies_w, "never write into W")
+    fails_with(ex.check_power_iteration, modifies_w, "W unchanged", "must stay as it was")
 
 
 def test_power_iteration_normalizing_only_at_the_end_gets_the_overflow_hint():
@@ -387,12 +486,27 @@ def track_sigma_ahead(weights, u):
 @pytest.mark.parametrize("fn", [track_sigma_a, track_sigma_b,
                                 lambda ws, u: np.array(track_sigma_a(ws, u))])
 def test_track_sigma_correct_solutions_pass(fn, capsys):
-    passes(ex.check_track_sigma, fn, capsys, n_checks=5)
+    passes(ex.check_track_sigma, fn, capsys, n_checks=6)
 
 
 def test_track_sigma_with_v_half_a_step_ahead_passes_with_a_note(capsys):
-    out = passes(ex.check_track_sigma, track_sigma_ahead, capsys, n_checks=5)
+    out = passes(ex.check_track_sigma, track_sigma_ahead, capsys, n_checks=6)
     assert "note: your estimate is |W^T u|" in out
+
+
+def test_track_sigma_restarting_with_more_iterations_each_step_fails():
+    def restart_with_t_plus_one(weights, u):  # quadratic cost, no warm start
+        out = []
+        for t, W in enumerate(weights):
+            v_t, u_t = None, u
+            for _ in range(t + 1):
+                v_t = F.normalize(W.T @ u_t, dim=0)
+                u_t = F.normalize(W @ v_t, dim=0)
+            out.append(float(u_t @ W @ v_t))
+        return out
+
+    fails_with(ex.check_track_sigma, restart_with_t_plus_one, "unrelated successive weights",
+               "t+1 iterations", "ONE iteration")
 
 
 def test_track_sigma_mistakes_get_hints():
@@ -482,7 +596,7 @@ def test_gradient_norms_mistakes_get_hints():
     fails_with(ex.check_gradient_norms, mean_instead_of_sum, "batch size")
     fails_with(ex.check_gradient_norms, squared, "squared norms")
     fails_with(ex.check_gradient_norms, whole_batch, "shape (5,)")
-    fails_with(ex.check_gradient_norms, last_dim_only, "flatten")
+    fails_with(ex.check_gradient_norms, last_dim_only, "all of them at once", "one norm per image")
     fails_with(ex.check_gradient_norms, parameter_gradient, "with respect to x")
 
 
@@ -516,13 +630,14 @@ def lipschitz_bound_a(model):
 
 def lipschitz_bound_b(model):
     # a different correct solution: a tensor result via svdvals
-    norms = [torch.linalg.svdvals(m.weight)[0] for m in model if isinstance(m, nn.Linear)]
+    norms = [torch.linalg.svdvals(m.weight)[0]
+             for _, m in model.named_modules() if isinstance(m, nn.Linear)]
     return torch.stack(norms).prod()
 
 
 @pytest.mark.parametrize("fn", [lipschitz_bound_a, lipschitz_bound_b])
 def test_lipschitz_bound_correct_solutions_pass(fn, capsys):
-    passes(ex.check_lipschitz_bound, fn, capsys, n_checks=3)
+    passes(ex.check_lipschitz_bound, fn, capsys, n_checks=4)
 
 
 def test_lipschitz_bound_mistakes_get_hints():
@@ -542,6 +657,18 @@ def test_lipschitz_bound_mistakes_get_hints():
     fails_with(ex.check_lipschitz_bound, frobenius, "Frobenius")
     fails_with(ex.check_lipschitz_bound, summed, "PRODUCT")
     fails_with(ex.check_lipschitz_bound, first_layer_only, "one layer's norm", "multiply")
+
+
+def test_lipschitz_bound_over_the_top_level_only_fails_on_nested_models():
+    def children_only(model):  # passed every check while all test models were flat
+        bound = 1.0
+        for layer in model.children():
+            if isinstance(layer, nn.Linear):
+                bound *= torch.linalg.matrix_norm(layer.weight, ord=2).item()
+        return bound
+
+    fails_with(ex.check_lipschitz_bound, children_only, "nested modules",
+               "model.children() lists the direct children")
 
 
 def test_lipschitz_bound_that_zeroes_the_model_and_returns_zero_fails():
@@ -675,16 +802,44 @@ def sn_gradient_a(W, u, v, G):
     return (G - lam * torch.outer(u, v)) / sigma
 
 
-def sn_gradient_autograd(W, u, v, G):
-    # a different correct solution: let autograd do it
-    W = W.detach().clone().requires_grad_(True)
-    ((G * W / (u @ W @ v)).sum()).backward()
-    return W.grad
+def sn_gradient_b(W, u, v, G):
+    # a different correct solution: the two terms of the product rule, written out
+    sigma = float(u @ W @ v)
+    direct = G / sigma
+    through_sigma = -(G * W).sum() / sigma**2 * u[:, None] * v[None, :]
+    return direct + through_sigma
 
 
-@pytest.mark.parametrize("fn", [sn_gradient_a, sn_gradient_autograd])
+@pytest.mark.parametrize("fn", [sn_gradient_a, sn_gradient_b])
 def test_sn_gradient_correct_solutions_pass(fn, capsys):
     passes(ex.check_sn_gradient, fn, capsys, n_checks=3)
+
+
+def test_sn_gradient_by_autograd_fails_whatever_it_does_to_get_a_graph():
+    def backward(W, u, v, G):  # passed before: the task is the derivation
+        W = W.detach().clone().requires_grad_(True)
+        ((G * W / (u @ W @ v)).sum()).backward()
+        return W.grad
+
+    def enable_grad(W, u, v, G):
+        with torch.enable_grad():
+            W = W.detach().clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad((G * W / (u @ W @ v)).sum(), W)
+        return grad
+
+    def swallowed(W, u, v, G):
+        try:
+            return backward(W, u, v, G)
+        except Exception:
+            return sn_gradient_a(W, u, v, G) * 1.5
+
+    def functional(W, u, v, G):
+        return torch.func.grad(lambda w: (G * w / (u @ w @ v)).sum())(W)
+
+    for fn in (backward, enable_grad, swallowed):
+        fails_with(ex.check_sn_gradient, fn, "without autograd", "switched off")
+    with pytest.raises(ex.ExerciseFailed):
+        ex.check_sn_gradient(functional)
 
 
 def test_sn_gradient_mistakes_get_hints():
@@ -720,13 +875,13 @@ def test_sn_gradient_mistakes_get_hints():
     fails_with(ex.check_sn_gradient, transposed_outer, "wrong way round")
     fails_with(ex.check_sn_gradient, not_divided, "divide the whole result by sigma")
     fails_with(ex.check_sn_gradient, svd_vectors, "exact singular vectors")
-    fails_with(ex.check_sn_gradient, writes_into_g, "G unchanged", "never write into")
+    fails_with(ex.check_sn_gradient, writes_into_g, "G unchanged", "must stay as it was")
 
 
-def test_sn_gradient_generic_hint_teaches_the_autograd_check():
-    message = fails_with(ex.check_sn_gradient, lambda W, u, v, G: G * 0.5, "requires_grad_",
-                         "backward()")
-    assert "(G - " not in message  # the hint does not give the formula away
+def test_sn_gradient_generic_hint_guides_the_derivation_without_the_formula():
+    message = fails_with(ex.check_sn_gradient, lambda W, u, v, G: G * 0.5, "derive it again",
+                         "u v^T")
+    assert "(G - " not in message and "backward" not in message
 
 
 # ---------------------------------------------------------------- 3.3 forgotten layers
@@ -837,7 +992,7 @@ def hinge_g(d_fake):
 
 @pytest.mark.parametrize("fn", [hinge_d_a, hinge_d_b])
 def test_hinge_d_correct_solutions_pass(fn, capsys):
-    passes(ex.check_hinge_d_loss, fn, capsys, n_checks=4)
+    passes(ex.check_hinge_d_loss, fn, capsys, n_checks=5)
 
 
 def test_the_library_losses_pass_their_own_checks():
@@ -870,13 +1025,32 @@ def test_hinge_d_mistakes_get_hints():
     fails_with(ex.check_hinge_d_loss, lambda r, f: hinge_d_a(r, f).item(), ".item()")
 
 
+def test_hinge_d_with_detached_scores_fails_naming_the_cut_off_scores():
+    # the right value, but no gradient reaches the fakes (passed every check before)
+    fails_with(ex.check_hinge_d_loss,
+               lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f.detach()).mean(),
+               "no gradient reaches d_fake", "detach")
+    fails_with(ex.check_hinge_d_loss,
+               lambda r, f: F.relu(1 - r.detach()).mean() + F.relu(1 + f).mean(),
+               "no gradient reaches d_real")
+
+    def fake_term_under_no_grad(r, f):
+        with torch.no_grad():
+            fake_term = F.relu(1 + f).mean()
+        return F.relu(1 - r).mean() + fake_term
+
+    fails_with(ex.check_hinge_d_loss, fake_term_under_no_grad, "no gradient reaches d_fake")
+    fails_with(ex.check_hinge_g_loss, lambda f: -f.detach().mean() + 0 * f.sum(),
+               "no gradient reaches d_fake")
+
+
 def test_hinge_d_generic_hint_does_not_give_the_answer_away():
     message = fails_with(ex.check_hinge_d_loss, lambda r, f: (r - f).abs().mean(), "by hand")
     assert "relu(1" not in message
 
 
 def test_hinge_g_passes_and_mistakes_get_hints(capsys):
-    passes(ex.check_hinge_g_loss, hinge_g, capsys, n_checks=4)
+    passes(ex.check_hinge_g_loss, hinge_g, capsys, n_checks=5)
     fails_with(ex.check_hinge_g_loss, lambda f: F.relu(1 - f).mean(), "no clipping")
     fails_with(ex.check_hinge_g_loss, lambda f: f.mean(), "the sign")
     fails_with(ex.check_hinge_g_loss, lambda f: -f.sum(), "summed", ".mean()")
@@ -911,7 +1085,7 @@ def mode_coverage_b(samples, means, std):
 
 @pytest.mark.parametrize("fn", [mode_coverage_a, mode_coverage_b])
 def test_mode_coverage_correct_solutions_pass(fn, capsys):
-    passes(ex.check_mode_coverage, fn, capsys, n_checks=6)
+    passes(ex.check_mode_coverage, fn, capsys, n_checks=7)
 
 
 def test_reference_mode_coverage_agrees_with_an_independent_count():
@@ -950,6 +1124,21 @@ def test_mode_coverage_mistakes_get_hints():
     fails_with(ex.check_mode_coverage, with_threshold(lambda d, o, s: d <= s), "3 * std")
     fails_with(ex.check_mode_coverage, any_nearest, "HIGH-QUALITY")
     fails_with(ex.check_mode_coverage, fraction, "not a fraction")
+
+
+def test_mode_coverage_with_the_rings_numbers_hard_coded_fails():
+    def ring_std(samples, means, std):
+        return mode_coverage_a(samples, means, 0.01)
+
+    def ring_means(samples, means, std):
+        import math
+
+        angles = torch.arange(8) * 2 * math.pi / 8
+        ring = torch.stack([angles.cos(), angles.sin()], dim=1)
+        return mode_coverage_a(samples, ring, std)
+
+    fails_with(ex.check_mode_coverage, ring_std, "mixtures you have not seen", "ring's std")
+    fails_with(ex.check_mode_coverage, ring_means, "mixtures you have not seen", "ring's means")
 
 
 def test_mode_coverage_box_threshold_fails_on_the_diagonal_case():
@@ -1001,7 +1190,17 @@ def sn_ring_discriminator_b(std):
                          spectral_norm(nn.Linear(32, 1)))
 
 
-@pytest.mark.parametrize("fn", [sn_ring_discriminator_a, sn_ring_discriminator_b])
+def sn_ring_discriminator_hooks(std):
+    # correct too: torch's older hook-based spectral_norm (was rejected as "no spectral norm")
+    from torch.nn.utils import spectral_norm
+
+    return nn.Sequential(Scale(0.5 / std), spectral_norm(nn.Linear(2, 32)), nn.LeakyReLU(0.1),
+                         spectral_norm(nn.Linear(32, 32)), nn.LeakyReLU(0.1),
+                         spectral_norm(nn.Linear(32, 1)))
+
+
+@pytest.mark.parametrize("fn", [sn_ring_discriminator_a, sn_ring_discriminator_b,
+                                sn_ring_discriminator_hooks])
 def test_sn_ring_discriminator_correct_solutions_pass(fn, capsys):
     passes(ex.check_sn_ring_discriminator, fn, capsys, n_checks=3)
 
@@ -1041,6 +1240,44 @@ def test_sn_ring_discriminator_mistakes_get_hints():
                "'net.4']", "apply_spectral_norm")
     fails_with(ex.check_sn_ring_discriminator, first_layer_only, "['net.2', 'net.4']")
     fails_with(ex.check_sn_ring_discriminator, far_too_steep, "so steep")
+
+
+class Stretch(nn.Module):
+    def __init__(self, factors):
+        super().__init__()
+        self.register_buffer("factors", torch.tensor(factors))
+
+    def forward(self, x):
+        return x * self.factors
+
+
+def test_sn_ring_discriminator_is_checked_on_its_whole_input_map_and_its_output():
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    def mlp():
+        return [spectral_norm(nn.Linear(2, 32)), nn.LeakyReLU(0.1), spectral_norm(nn.Linear(32, 1))]
+
+    def x_only(std):  # passed before: only the largest stretch was checked
+        return nn.Sequential(Stretch([0.5 / std, 1.0]), *mlp())
+
+    def output_scaled(std):  # got the false hint "sees the points unscaled"
+        return nn.Sequential(*mlp(), Scale(50.0))
+
+    def frozen_sn(std):  # carries spectral norm whose power iteration never runs
+        D = nn.Sequential(Scale(0.5 / std), *mlp())
+        for m in D.modules():
+            if isinstance(m, nn.Linear):
+                m.parametrizations.weight[0].n_power_iterations = 0
+                with torch.no_grad():  # a new weight: the stored u, v no longer fit it
+                    m.parametrizations.weight.original.normal_()
+        return D
+
+    fails_with(ex.check_sn_ring_discriminator, x_only, "every direction", "one direction",
+               "Stretch both coordinates")
+    fails_with(ex.check_sn_ring_discriminator, output_scaled, "steeper than its input stretch",
+               "multiply the input, not the output")
+    fails_with(ex.check_sn_ring_discriminator, frozen_sn, "sigma 1 for the weight",
+               "not divided by its largest singular value")
 
 
 # ---------------------------------------------------------------- 5.1 discriminator step
@@ -1128,6 +1365,39 @@ def test_discriminator_step_mistakes_get_hints():
                "relu(1 - D(real))")
 
 
+def test_discriminator_step_in_eval_mode_fails():
+    def eval_mode(D, G, opt_D, real, z):  # freezes SN's u: passed while the test D had no SN
+        D.eval()
+        return d_step_a(D, G, opt_D, real, z)
+
+    def eval_then_back(D, G, opt_D, real, z):
+        D.eval()
+        loss = d_step_a(D, G, opt_D, real, z)
+        D.train()
+        return loss
+
+    def batchnorm_frozen(D, G, opt_D, real, z):
+        for m in D.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.eval()
+        return d_step_a(D, G, opt_D, real, z)
+
+    for fn in (eval_mode, eval_then_back, batchnorm_frozen):
+        fails_with(ex.check_discriminator_step, fn, "training mode", "eval mode",
+                   "power iteration", "BatchNorm")
+
+
+def test_discriminator_step_with_an_extra_forward_pass_fails_on_the_buffers():
+    def scores_twice(D, G, opt_D, real, z):
+        loss = d_step_a(D, G, opt_D, real, z)
+        with torch.no_grad():
+            fake = G(z)
+        D(real), D(fake)  # a "logging" pass in training mode moves u and BatchNorm's statistics
+        return loss
+
+    fails_with(ex.check_discriminator_step, scores_twice, "buffer", "extra forward passes")
+
+
 def test_discriminator_step_returning_the_loss_tensor_fails():
     def returns_tensor(D, G, opt_D, real, z):
         d_step_a(D, G, opt_D, real, z)
@@ -1186,3 +1456,227 @@ def test_discriminator_step_that_writes_into_the_batch_fails():
         return d_step_a(D, G, opt_D, real, z)
 
     fails_with(ex.check_discriminator_step, normalizes_z_in_place, "z unchanged")
+
+
+# ---------------------------------------------------------------- 2.3 gradient penalty
+
+
+def gradient_penalty_a(D, real, fake, eps):
+    shape = (-1,) + (1,) * (real.dim() - 1)
+    x = eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def gradient_penalty_b(D, real, fake, eps):
+    # correct too: torch.lerp, the library's gradient_norms with create_graph
+    from sngan_edu.lipschitz import gradient_norms
+
+    e = eps.view(-1, *([1] * (real.dim() - 1)))
+    x = torch.lerp(fake, real, e)
+    return (gradient_norms(D, x, create_graph=True, eval_mode=False) - 1).pow(2).mean()
+
+
+@pytest.mark.parametrize("fn", [gradient_penalty_a, gradient_penalty_b])
+def test_gradient_penalty_correct_solutions_pass(fn, capsys):
+    passes(ex.check_gradient_penalty, fn, capsys, n_checks=3)
+
+
+def test_gradient_penalty_mistakes_get_hints():
+    def no_create_graph(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def batch_norm(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return (grad.norm() - 1) ** 2
+
+    def one_sided(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return (F.relu(grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def at_real(D, real, fake, eps):
+        return gradient_penalty_a(D, real, real, eps)
+
+    def mean_scores(D, real, fake, eps):
+        shape = (-1,) + (1,) * (real.dim() - 1)
+        x = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).mean(), x, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def eps_not_spread(D, real, fake, eps):
+        x = (eps * real.T).T + ((1 - eps) * fake.T).T if real.dim() == 2 else eps * real
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    fails_with(ex.check_gradient_penalty, no_create_graph, "D can be trained on",
+               "recorded by autograd")
+    fails_with(ex.check_gradient_penalty, batch_norm, "ONE norm of the whole batch")
+    fails_with(ex.check_gradient_penalty, one_sided, "one-sided")
+    fails_with(ex.check_gradient_penalty, at_real, "at the real samples")
+    fails_with(ex.check_gradient_penalty, mean_scores, "divided by the batch size")
+    fails_with(ex.check_gradient_penalty, eps_not_spread, "image batches")
+
+
+def test_gradient_penalty_hints_do_not_give_the_call_away():
+    message = fails_with(ex.check_gradient_penalty, lambda D, r, f, e: (D(r) * 0).sum() + 1.0,
+                         "three steps")
+    assert "create_graph" not in message
+
+
+# ---------------------------------------------------------------- 2.4 conv operator norm
+
+
+def conv_operator_norm_a(weight, input_shape, stride, padding, n_iters):
+    x = torch.randn(1, *input_shape)
+    x = x / x.norm()
+    for _ in range(n_iters):
+        y = F.conv2d(x, weight, stride=stride, padding=padding)
+        sizes = zip(input_shape[1:], y.shape[2:], weight.shape[2:], strict=True)
+        extra = tuple(n - ((m - 1) * stride - 2 * padding + k) for n, m, k in sizes)
+        x = F.conv_transpose2d(y, weight, stride=stride, padding=padding, output_padding=extra)
+        x = x / x.norm()
+    return F.conv2d(x, weight, stride=stride, padding=padding).norm()
+
+
+def conv_operator_norm_vjp(weight, input_shape, stride, padding, n_iters):
+    # correct too: the adjoint by autograd's vector-Jacobian product
+    def conv(v):
+        return F.conv2d(v, weight, stride=stride, padding=padding)
+
+    x = torch.randn(1, *input_shape)
+    _, adjoint = torch.func.vjp(conv, torch.zeros_like(x))
+    for _ in range(n_iters):
+        (x,) = adjoint(conv(x))
+        x = x / x.norm()
+    return float(conv(x).norm())
+
+
+@pytest.mark.parametrize("fn", [conv_operator_norm_a, conv_operator_norm_vjp])
+def test_conv_operator_norm_correct_solutions_pass(fn, capsys):
+    passes(ex.check_conv_operator_norm, fn, capsys, n_checks=4)
+
+
+def test_conv_operator_norm_mistakes_get_hints():
+    def reshaped(weight, input_shape, stride, padding, n_iters):
+        return torch.linalg.matrix_norm(weight.flatten(1), ord=2)
+
+    def squared(weight, input_shape, stride, padding, n_iters):
+        return conv_operator_norm_a(weight, input_shape, stride, padding, n_iters) ** 2
+
+    def stride_ignored_in_transpose(weight, input_shape, stride, padding, n_iters):
+        x = torch.randn(1, *input_shape)
+        for _ in range(n_iters):
+            y = F.conv2d(x, weight, stride=stride, padding=padding)
+            x = F.conv_transpose2d(y, weight, padding=padding)
+            x = x / x.norm()
+        return F.conv2d(x, weight, stride=stride, padding=padding).norm()
+
+    def too_few_iterations(weight, input_shape, stride, padding, n_iters):
+        return conv_operator_norm_a(weight, input_shape, stride, padding, 1)
+
+    fails_with(ex.check_conv_operator_norm, reshaped, "reshaped to a matrix",
+               "overlapping itself")
+    fails_with(ex.check_conv_operator_norm, squared, "sigma squared")
+    with pytest.raises(ex.ExerciseFailed, match="stride 2"):
+        ex.check_conv_operator_norm(stride_ignored_in_transpose)
+    fails_with(ex.check_conv_operator_norm, too_few_iterations, "too small")
+
+
+# ---------------------------------------------------------------- 5.2 generator step + average
+
+
+def g_step_a(D, G, G_avg, opt_G, z, decay):
+    for p in D.parameters():
+        p.requires_grad_(False)
+    try:
+        loss = -D(G(z)).mean()
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+    finally:
+        for p in D.parameters():
+            p.requires_grad_(True)
+    with torch.no_grad():
+        for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+            p_avg.copy_(decay * p_avg + (1 - decay) * p)
+    return loss.item()
+
+
+def g_step_b(D, G, G_avg, opt_G, z, decay):
+    # correct too: the library's generator step, lerp for the average
+    from sngan_edu import gan_step, losses
+
+    loss = gan_step.generator_step(G, D, opt_G, z, losses.hinge_g_loss)
+    with torch.no_grad():
+        for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+            p_avg.lerp_(p, 1 - decay)
+    return float(loss)
+
+
+@pytest.mark.parametrize("fn", [g_step_a, g_step_b])
+def test_generator_step_correct_solutions_pass(fn, capsys):
+    passes(ex.check_generator_step, fn, capsys, n_checks=4)
+
+
+def test_generator_step_mistakes_get_hints():
+    def average_first(D, G, G_avg, opt_G, z, decay):
+        with torch.no_grad():
+            for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+                p_avg.copy_(decay * p_avg + (1 - decay) * p)
+        return g_step_a(D, G, G_avg, opt_G, z, 1.0)
+
+    def swapped(D, G, G_avg, opt_G, z, decay):
+        return g_step_a(D, G, G_avg, opt_G, z, 1 - decay)
+
+    def copied(D, G, G_avg, opt_G, z, decay):
+        return g_step_a(D, G, G_avg, opt_G, z, 0.0)
+
+    def detached(D, G, G_avg, opt_G, z, decay):
+        for p in D.parameters():
+            p.requires_grad_(False)
+        loss = -D(G(z).detach()).mean()
+        opt_G.zero_grad()
+        opt_G.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+        return loss.item()
+
+    def d_not_frozen(D, G, G_avg, opt_G, z, decay):
+        loss = -D(G(z)).mean()
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+        with torch.no_grad():
+            for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+                p_avg.copy_(decay * p_avg + (1 - decay) * p)
+        return loss.item()
+
+    def d_in_eval(D, G, G_avg, opt_G, z, decay):
+        D.eval()
+        loss = g_step_a(D, G, G_avg, opt_G, z, decay)
+        D.train()
+        return loss
+
+    def hinge_on_fakes(D, G, G_avg, opt_G, z, decay):
+        loss = F.relu(1 - D(G(z))).mean()
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+        return loss.item()
+
+    fails_with(ex.check_generator_step, average_first, "OLD weights", "after opt_G.step()")
+    fails_with(ex.check_generator_step, swapped, "swapped")
+    fails_with(ex.check_generator_step, copied, "copy of G")
+    fails_with(ex.check_generator_step, detached, "no gradient reached it")
+    fails_with(ex.check_generator_step, d_not_frozen, "D's gradients untouched", "Freeze D")
+    fails_with(ex.check_generator_step, d_in_eval, "eval mode")
+    fails_with(ex.check_generator_step, hinge_on_fakes, "no hinge")

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-EXERCISES = Path(__file__).resolve().parent.parent / "notebooks" / "exercises"
+EXERCISES = Path(__file__).resolve().parent.parent / "instructor" / "exercises"
 ASSIGNMENT = "ps1"
 GRADED = "03_sn_forward"
 WRONG_ANSWER = {  # the mistake that check_sn_gradient names: sigma treated as a constant

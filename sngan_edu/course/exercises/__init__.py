@@ -10,23 +10,28 @@ check raises ``NotImplementedError`` too, with a message that says which functio
 write.
 
 The checks cannot be fooled or hung by the function they check (see
-:mod:`sngan_edu.course.exercises.core`): references come first, from copies; inputs must come
-back unchanged; a time limit stops endless loops; ``sys.exit`` is caught; default dtype, grad mode
-and random streams are restored afterwards.
+:mod:`sngan_edu.course.exercises.core`): each runs in a child process killed at its time limit;
+references come first, from copies; every tensor handed over must come back unchanged; NaN or
+inf is a failed check; ``sys.exit`` is caught; the caller's state is left as it was.
 
 One module per exercise notebook:
 
 - :mod:`~sngan_edu.course.exercises.power_iteration` (01): power iteration, tracking sigma;
-- :mod:`~sngan_edu.course.exercises.lipschitz` (02): gradient norms, the layer bound;
+- :mod:`~sngan_edu.course.exercises.lipschitz` (02): gradient norms, the layer bound, the
+  gradient penalty, a convolution's operator norm;
 - :mod:`~sngan_edu.course.exercises.sn_layer` (03): SN forward pass, its gradient, forgotten
   layers;
 - :mod:`~sngan_edu.course.exercises.hinge_and_modes` (04): hinge losses, mode coverage, an SN
   discriminator for the ring;
-- :mod:`~sngan_edu.course.exercises.discriminator_step` (05): one discriminator step.
+- :mod:`~sngan_edu.course.exercises.discriminator_step` (05): one discriminator step, one
+  generator step with the average of G's weights.
 """
 
 from sngan_edu.course.exercises.core import TICK, ExerciseFailed
-from sngan_edu.course.exercises.discriminator_step import check_discriminator_step
+from sngan_edu.course.exercises.discriminator_step import (
+    check_discriminator_step,
+    check_generator_step,
+)
 from sngan_edu.course.exercises.hinge_and_modes import (
     check_hinge_d_loss,
     check_hinge_g_loss,
@@ -34,7 +39,12 @@ from sngan_edu.course.exercises.hinge_and_modes import (
     check_sn_ring_discriminator,
     reference_mode_coverage,
 )
-from sngan_edu.course.exercises.lipschitz import check_gradient_norms, check_lipschitz_bound
+from sngan_edu.course.exercises.lipschitz import (
+    check_conv_operator_norm,
+    check_gradient_norms,
+    check_gradient_penalty,
+    check_lipschitz_bound,
+)
 from sngan_edu.course.exercises.power_iteration import check_power_iteration, check_track_sigma
 from sngan_edu.course.exercises.sn_layer import (
     check_sn_forward,
@@ -49,6 +59,8 @@ __all__ = [
     "check_track_sigma",
     "check_gradient_norms",
     "check_lipschitz_bound",
+    "check_gradient_penalty",
+    "check_conv_operator_norm",
     "check_sn_forward",
     "check_sn_gradient",
     "check_unnormalized_layers",
@@ -57,5 +69,6 @@ __all__ = [
     "check_mode_coverage",
     "check_sn_ring_discriminator",
     "check_discriminator_step",
+    "check_generator_step",
     "reference_mode_coverage",
 ]

@@ -2,16 +2,21 @@
 
 A check must give a fair verdict whatever the student's function does. So every check
 
+- runs in a child process (``os.fork``, where the system has it) that is killed when the time
+  limit (:data:`TIME_LIMIT_S`) is up, as nbgrader's executor kills a kernel: an endless loop
+  becomes a failed check with a hint, whatever the student's code catches (``except
+  BaseException`` included). What the student's function prints is printed after the verdict.
+  Where there is no fork (Windows), or with the environment variable
+  ``SNGAN_EDU_CHECKS_IN_PROCESS=1``, the check runs in the caller's process under a ``SIGALRM``
+  timer, or in a helper thread that is abandoned when the time is up;
 - computes its references before calling the student's function, on copies of the inputs,
-  and verifies afterwards that the inputs it handed over (models, tensors) are unchanged;
-- runs under a time limit (:data:`TIME_LIMIT_S`): an endless loop becomes a failed check with a
-  hint instead of a hang. On the main thread of a POSIX system (a Jupyter kernel, papermill,
-  pytest) a ``SIGALRM`` timer interrupts the student's code; elsewhere the check runs in a
-  helper thread and is abandoned, with the same message, when the time is up;
+  and verifies afterwards that every tensor it handed over came back unchanged (and that the
+  models it handed over are unchanged where the task must not change them);
+- turns a result holding NaN or inf into a failed check with a hint, and an error in its own
+  hint code (on a result it did not foresee) into a failed check, never a crash;
 - turns ``sys.exit()`` / ``exit()`` in the student's code into a failed check with a hint;
-- restores torch's default dtype, grad mode and the torch, NumPy and Python random streams
-  afterwards, whatever the student's code changed, and starts from a fixed state (float32,
-  grad on, seed 0) so a verdict never depends on what ran before;
+- starts from a fixed state (float32, grad on, seed 0) so a verdict never depends on what ran
+  before, and leaves the caller's default dtype, grad mode and random streams as they were;
 - accepts a number in any reasonable form: a Python int or float, a NumPy scalar of any float
   or int dtype, a one-element tensor or array.
 """
@@ -20,13 +25,21 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
+import io
 import math
 import numbers
+import os
+import pickle
 import random
+import select
 import signal
+import struct
+import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,6 +93,51 @@ def _raising_function(err: BaseException) -> str | None:
     return frames[-1].name if frames else None
 
 
+_NONFINITE_HINT = (
+    "your result holds nan or inf. Look for a division by zero (normalizing a zero vector, "
+    "dividing by a norm or a sigma that is 0), a log or square root of 0 or of a negative "
+    "number, or numbers that grow at every iteration until they overflow."
+)
+
+
+def _has_nonfinite(value: Any, depth: int = 0) -> bool:
+    """True if ``value`` (a number, a tensor, an array, or a tuple/list/dict of them) holds NaN
+    or inf."""
+    if depth > 3:
+        return False
+    if isinstance(value, torch.Tensor):
+        return (value.is_floating_point() or value.is_complex()) and not bool(
+            torch.isfinite(value.detach()).all())
+    if isinstance(value, np.ndarray):
+        return np.issubdtype(value.dtype, np.inexact) and not bool(np.isfinite(value).all())
+    if isinstance(value, (float, np.floating)):
+        return not math.isfinite(float(value))
+    if isinstance(value, (tuple, list)):
+        return any(_has_nonfinite(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nonfinite(v, depth + 1) for v in value.values())
+    return False
+
+
+def _tensor_arguments(fn: Callable[..., Any], args: tuple, kwargs: dict
+                      ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every tensor handed to ``fn`` (also inside a list or tuple), named as in its signature,
+    with a copy of its values: they must come back unchanged."""
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {f"argument {i + 1}": a for i, a in enumerate(args)} | kwargs
+    found = {}
+    for name, value in bound.items():
+        if isinstance(value, torch.Tensor):
+            found[name] = (value, snapshot(value))
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, torch.Tensor):
+                    found[f"{name}[{i}]"] = (item, snapshot(item))
+    return found
+
+
 class _Checker:
     """Runs one student function through a list of checks and reports in plain words."""
 
@@ -94,6 +152,9 @@ class _Checker:
         self.passed: list[str] = []
         self.notes: list[str] = []
         self._current = "calling it"
+        #: False: a result holding NaN or inf fails at once with :data:`_NONFINITE_HINT`; a
+        #: check that names the cause itself (power iteration's overflow) sets it to True.
+        self.allow_nonfinite = False
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         """Call the student's function (see :meth:`run`)."""
@@ -106,8 +167,9 @@ class _Checker:
         ``NotImplementedError()`` stays a NotImplementedError with a message that says which
         function is left to write.
         """
+        before = _tensor_arguments(fn, args, kwargs)
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except NotImplementedError as err:
             if str(err):  # a real error of some library, not nbgrader's empty stub
                 self._raise_error(err)
@@ -134,6 +196,15 @@ class _Checker:
             self._raise_error(err)
         finally:
             torch.set_default_dtype(torch.float32)  # the check's own tensors stay float32
+        for name, (tensor, copied) in before.items():
+            difference = changes(copied, tensor)
+            if difference is not None:
+                self.fail(f"{name} unchanged", f"{name}: {difference}",
+                          f"the caller's {name} must stay as it was: compute new tensors "
+                          f"(x = x / n, not x /= n, x.div_(n), x[...] = or x.copy_(...)).")
+        if not self.allow_nonfinite and _has_nonfinite(result):
+            self.fail("finite numbers", _fmt(result), _NONFINITE_HINT)
+        return result
 
     def _raise_error(self, err: Exception) -> None:
         raise ExerciseFailed(
@@ -144,6 +215,7 @@ class _Checker:
 
     def start(self, description: str) -> None:
         self._current = description
+        _report_progress(description)
 
     def ok(self) -> None:
         self.passed.append(self._current)
@@ -199,8 +271,7 @@ def _error_hint(err: Exception) -> str:
 _TIME_HINT = (
     "a correct solution takes well under a second here. Look for a loop that never ends (a "
     "`while` whose condition never changes, a counter that is never increased) or a loop over "
-    "far more steps than asked. If the notebook still seems busy, interrupt or restart the "
-    "kernel."
+    "far more steps than asked. The check stopped it."
 )
 
 
@@ -271,43 +342,183 @@ def _with_thread(fn: Callable[[], Any], seconds: float) -> Any:
 
 _ACTIVE: list[_Checker] = []  # the checker of the running check, for the time-limit message
 
+# ------------------------------------------------------------------- the check's child process
+_CHANNEL: int | None = None  # in the child: the pipe to the parent
+
+
+def _send(fd: int, message: Any) -> None:
+    data = pickle.dumps(message)
+    data = struct.pack("<Q", len(data)) + data
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _report_progress(description: str) -> None:
+    """Tell the parent which check is running (for its time-limit message)."""
+    if _CHANNEL is not None:
+        _send(_CHANNEL, ("current", description))
+
+
+def _can_fork() -> bool:
+    return hasattr(os, "fork") and _CHANNEL is None and os.environ.get(
+        "SNGAN_EDU_CHECKS_IN_PROCESS") != "1"
+
+
+class StudentTraceback(Exception):
+    """The traceback of an error raised by the student's code in the check's child process."""
+
+
+def _child(task: Callable[[], None], fd: int) -> None:
+    """Run ``task`` in the forked child and send the verdict and the printed text to ``fd``."""
+    global _CHANNEL
+    _CHANNEL = fd
+    printed = io.StringIO()
+    sys.stdout = sys.stderr = printed
+    try:
+        torch.set_num_threads(1)  # a forked OpenMP pool is not usable; the checks are small
+        task()
+        verdict: tuple = ("ok", "", "")
+    except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
+        if isinstance(err, (ExerciseFailed, NotImplementedError)):  # the student's traceback
+            cause = err.__cause__
+            text = "".join(traceback.format_exception(cause)) if cause is not None else ""
+        elif isinstance(err, ValueError):
+            text = ""
+        else:
+            text = "".join(traceback.format_exception(err))
+        verdict = (type(err).__name__, str(err), text)
+    _send(fd, ("verdict", verdict, printed.getvalue()))
+
+
+def _run_in_child(task: Callable[[], None], name: str, seconds: float) -> None:
+    """Run ``task`` (a whole check) in a forked child; kill it after ``seconds``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+        pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.close(read_fd)
+            _child(task, write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    buffer, messages, current = b"", [], "calling it"
+    deadline = time.monotonic() + seconds
+    finished = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([read_fd], [], [], min(left, 0.5))
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                finished = True
+                break
+            buffer += chunk
+            while len(buffer) >= 8:
+                (size,) = struct.unpack("<Q", buffer[:8])
+                if len(buffer) < 8 + size:
+                    break
+                messages.append(pickle.loads(buffer[8:8 + size]))
+                buffer = buffer[8 + size:]
+                if messages[-1][0] == "current":
+                    current = messages[-1][1]
+    finally:
+        os.close(read_fd)
+        if not finished:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    verdicts = [m for m in messages if m[0] == "verdict"]
+    if not finished and not verdicts:
+        raise _out_of_time(name, seconds, current)
+    if not verdicts:
+        code = os.waitstatus_to_exitcode(status)
+        raise ExerciseFailed(
+            f"{name} stopped the check's process before a verdict (exit code {code})\n"
+            f"  while: {current}\n"
+            "  hint: your code ended the program (os._exit, os.kill, a crash of a library): a "
+            "function hands back its result with `return`.")
+    _, (kind, message, text), printed = verdicts[-1]
+    if printed:
+        print(printed, end="" if printed.endswith("\n") else "\n")
+    if kind == "ok":
+        return
+    cause = StudentTraceback(text) if text else None
+    error: BaseException
+    if kind == "ExerciseFailed":
+        error = ExerciseFailed(message)
+    elif kind == "NotImplementedError":
+        error = NotImplementedError(message)
+    elif kind == "ValueError":
+        error = ValueError(message)
+    else:
+        error = RuntimeError(f"the check {name} itself failed ({kind}: {message})")
+    raise error from cause
+
 
 def exercise_check(check: Callable[..., None]) -> Callable[..., None]:
-    """Decorator of every ``check_*``: fixed start state, restored state after, time limit.
+    """Decorator of every ``check_*``: a child process killed at the time limit, a fixed start
+    state, and a failed check (never a crash) whatever the student's function returns.
 
     The check runs with float32 as default dtype, gradients on, and torch seeded with 0; the
-    caller's default dtype, grad mode and the torch, NumPy and Python random streams are
-    restored afterwards, so a check neither depends on nor disturbs the notebook around it.
+    caller's default dtype, grad mode and the torch, NumPy and Python random streams are left
+    as they were, so a check neither depends on nor disturbs the notebook around it.
     """
 
     @functools.wraps(check)
     def wrapper(fn: Any, *args: Any, **kwargs: Any) -> None:
+        name = check.__name__.removeprefix("check_")
         if not callable(fn):  # before any setup: a clear ValueError, as _Checker gives
-            _Checker(check.__name__.removeprefix("check_"), fn)
-        dtype, grad_enabled = torch.get_default_dtype(), torch.is_grad_enabled()
-        python_state, numpy_state = random.getstate(), np.random.get_state()
-        depth = len(_ACTIVE)
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                torch.set_default_dtype(torch.float32)
-                torch.set_grad_enabled(True)
-                try:
-                    return _call_with_time_limit(lambda: check(fn, *args, **kwargs),
-                                                 TIME_LIMIT_S)
-                except _OutOfTime:
-                    current = _ACTIVE[-1] if len(_ACTIVE) > depth else None
-                    name = current.name if current else check.__name__.removeprefix("check_")
-                    raise _out_of_time(name, TIME_LIMIT_S,
-                                       current._current if current else "the check") from None
-        finally:
-            del _ACTIVE[depth:]
-            torch.set_default_dtype(dtype)
-            torch.set_grad_enabled(grad_enabled)
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
+            _Checker(name, fn)
+        task = functools.partial(_run_here, check, name, fn, args, kwargs)
+        if _can_fork():
+            _run_in_child(task, name, TIME_LIMIT_S)
+        else:
+            task()
 
     return wrapper
+
+
+def _run_here(check: Callable[..., None], name: str, fn: Any, args: tuple, kwargs: dict) -> None:
+    """Run ``check(fn, ...)`` in this process, under a time limit, from a fixed state."""
+    dtype, grad_enabled = torch.get_default_dtype(), torch.is_grad_enabled()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    depth = len(_ACTIVE)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            torch.set_default_dtype(torch.float32)
+            torch.set_grad_enabled(True)
+            try:
+                seconds = None if _CHANNEL is not None else TIME_LIMIT_S  # the parent kills
+                _call_with_time_limit(lambda: check(fn, *args, **kwargs), seconds)
+            except _OutOfTime:
+                current = _ACTIVE[-1] if len(_ACTIVE) > depth else None
+                raise _out_of_time(current.name if current else name, TIME_LIMIT_S,
+                                   current._current if current else "the check") from None
+            except (ExerciseFailed, NotImplementedError):
+                raise
+            except Exception as err:  # noqa: BLE001 - the check's own code met the unforeseen
+                current = _ACTIVE[-1] if len(_ACTIVE) > depth else None
+                raise ExerciseFailed(
+                    f"{name}: the check could not make sense of what your function returned "
+                    f"({type(err).__name__}: {err})\n"
+                    f"  while: {current._current if current else 'the check'}\n"
+                    "  hint: return what the task asks for (the check's first line says what "
+                    "that is), made of finite numbers."
+                ) from err
+    finally:
+        del _ACTIVE[depth:]
+        torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad_enabled)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def new_checker(name: str, fn: Callable[..., Any]) -> _Checker:

@@ -1,4 +1,5 @@
-"""Check of exercise 05: one discriminator step (5.1)."""
+"""Checks of exercise 05: one discriminator step (5.1), one generator step with the average of
+G's weights (5.2)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from sngan_edu import gan_step, losses
+from sngan_edu import gan_step, losses, sn
 from sngan_edu.course.exercises.core import (
     as_float,
     close,
@@ -22,18 +24,61 @@ from sngan_edu.course.exercises.core import (
 )
 
 
-def _reference_discriminator_step(D: nn.Module, G: nn.Module, opt: torch.optim.Optimizer,
-                                  real: torch.Tensor, z: torch.Tensor) -> tuple[float, float]:
-    """The library's D step (hinge loss, D called on real and fake separately, as students do).
+def _hinge(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    return losses.hinge_d_loss(d_real, d_fake)
 
-    Returns the loss before the update and the loss of the updated D on the same batch.
-    """
+
+def _reference_steps(D: nn.Module, G: nn.Module, real: torch.Tensor, z: torch.Tensor,
+                     fresh: Callable[[], tuple[nn.Module, nn.Module, torch.optim.Optimizer]]
+                     ) -> list[dict[str, Any]]:
+    """The correct D steps, each on fresh copies: D called on real then fake, on fake then real,
+    or once on the concatenated batch. With SN and BatchNorm in D they differ a little (each
+    training-mode forward runs a power iteration and updates the batch statistics), and any of
+    them is a correct step. Each gives its loss, D's state after it, and the loss after it."""
+    references = []
+    for order in ("real, fake", "fake, real", "joint"):
+        d, gen, opt = fresh()
+        with torch.no_grad():
+            fake = gen(z)
+        if order == "joint":
+            d_real, d_fake = gan_step.score_real_and_fake(d, real, fake, joint=True)
+        elif order == "real, fake":
+            d_real, d_fake = d(real), d(fake)
+        else:
+            d_fake = d(fake)
+            d_real = d(real)
+        loss = _hinge(d_real, d_fake)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state = {k: v.detach().clone() for k, v in d.state_dict().items()}
+        after = copy.deepcopy(d)
+        with torch.no_grad():
+            loss_after = float(_hinge(after(real), after(fake)))
+            vanilla = float(losses.vanilla_d_loss(d_real, d_fake))
+        references.append({"order": order, "loss": loss.item(), "state": state,
+                           "loss_after": loss_after, "vanilla": vanilla, "D": d})
+    return references
+
+
+def _discriminator(g: torch.Generator) -> nn.Module:
+    """A small D as the course trains them: SN on every Linear, and a BatchNorm layer."""
+    D = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.1),
+                      nn.Linear(16, 16), nn.LeakyReLU(0.1), nn.Linear(16, 1))
     with torch.no_grad():
-        fake = G(z)
-    step = gan_step.discriminator_step(D, opt, real, fake, losses.hinge_d_loss, joint=False)
-    with torch.no_grad():
-        after = losses.hinge_d_loss(D(real), D(fake))
-    return step.loss.item(), after.item()
+        for p in D.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    sn.apply_spectral_norm(D)
+    return D
+
+
+_EVAL_HINT = (
+    "D ran in eval mode during its own training step (D.eval(), or a layer of it switched to "
+    "eval). In eval mode spectral norm stops its power iteration (the estimate of sigma "
+    "freezes at its last value) and BatchNorm normalizes with its running averages instead of "
+    "the batch, so D would train a different network from the one it is. A training step "
+    "runs D in training mode; eval() is for sampling and evaluation."
+)
 
 
 class _StepRecorder:
@@ -79,13 +124,16 @@ class _StepRecorder:
 def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
     """Check ``discriminator_step(D, G, opt_D, real, z) -> float``: one hinge-loss update of D.
 
-    Compared with a reference step on identical copies: same loss (a Python number), same new
-    D parameters (even when D has stale gradients from before), and the generator never enters
-    the backward pass (no gradient reaches it, even if cleared afterwards) and is unchanged.
+    D has spectral norm on every Linear and a BatchNorm layer, as the course's discriminators
+    do. Compared with reference steps on identical copies (D called on real and fake in either
+    order, or once on both): same loss (a Python number), same new D parameters and buffers
+    (even when D has stale gradients from before), D in training mode in every forward pass,
+    and the generator never enters the backward pass (no gradient reaches it, even if cleared
+    afterwards) and is unchanged.
     """
     c = new_checker("discriminator_step", discriminator_step)
     g = seeded(23)
-    D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.1), nn.Linear(16, 1))
+    D = _discriminator(g)
     G = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2))
     real = torch.randn(8, 2, generator=g)
     z = torch.randn(8, 3, generator=g)
@@ -97,35 +145,41 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
             p.grad = torch.ones_like(p)
         return d, gen, torch.optim.SGD(d.parameters(), lr=0.1)
 
-    d_ref, g_ref, opt_ref = fresh()
-    ref_loss, loss_after = _reference_discriminator_step(d_ref, g_ref, opt_ref, real, z)
-    with torch.no_grad():
-        fake = G(z)
-        vanilla = float(losses.vanilla_d_loss(D(real), D(fake)))
+    references = _reference_steps(D, G, real, z, fresh)
+    first = references[0]
     d_s, g_s, opt_s = fresh()
     inputs = {"G": g_s, "real": real.clone(), "z": z.clone()}
     before = {name: snapshot(obj) for name, obj in inputs.items()}
     recorder = _StepRecorder(d_s, g_s, opt_s)
+    modes: list[tuple[str, bool]] = []
+    hooks = [m.register_forward_pre_hook(
+        lambda module, args, name=name: modes.append((name, module.training)))
+        for name, m in d_s.named_modules()]
     c.start("returns the hinge loss of D before the update, as a Python number")
     try:
         out = c.call(d_s, g_s, opt_s, inputs["real"], inputs["z"])
     finally:
         recorder.remove()
-    for name in ("real", "z"):
-        require_unchanged(c, before[name], inputs[name], name, "do not write into the batch "
-                          "(no in-place operations such as z /= ... on the inputs).")
+        for hook in hooks:
+            hook.remove()
+    evaluated = sorted({name or "D" for name, training in modes
+                        if not training and "parametrizations" not in name})
+    if evaluated:
+        c.fail("D in training mode in every forward pass of its step",
+               f"eval mode in {', '.join(evaluated[:3])}", _EVAL_HINT)
     value = as_float(c, out, "the loss")
-    if not close(value, ref_loss, rtol=1e-4):
-        if close(value, loss_after, rtol=1e-4):
+    matched = next((r for r in references if close(value, r["loss"], rtol=1e-4)), None)
+    if matched is None:
+        if any(close(value, r["loss_after"], rtol=1e-4) for r in references):
             hint = ("that is the loss AFTER the update: compute the loss, backward, step, and "
                     "return the loss you computed before stepping (loss.item()).")
-        elif close(value, vanilla, rtol=1e-4):
+        elif any(close(value, r["vanilla"], rtol=1e-4) for r in references):
             hint = ("that is the vanilla GAN's binary cross-entropy loss; this step uses the "
                     "hinge loss, mean(relu(1 - D(real))) + mean(relu(1 + D(G(z)))).")
         else:
             hint = ("loss = mean(relu(1 - D(real))) + mean(relu(1 + D(G(z)))); return "
                     "loss.item().")
-        c.fail(f"{ref_loss:.4g}", f"{value:.4g}", hint)
+        c.fail(f"{first['loss']:.4g}", f"{value:.4g}", hint)
     if isinstance(out, torch.Tensor):
         c.fail("a Python number, e.g. loss.item()", f"a tensor ({out.item():.4g})",
                "return loss.item(). A training loop logs this number at every step; a tensor "
@@ -133,8 +187,10 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
                "wherever it is printed).")
     c.ok()
 
-    c.start("updates D exactly like zero_grad -> backward -> step (stale gradients cleared)")
+    c.start("updates D exactly like zero_grad -> backward -> step (stale gradients cleared), "
+            "spectral norm and BatchNorm included")
     events = recorder.events
+    d_ref = matched["D"]
     for p_s, p_r, p_0 in zip(d_s.parameters(), d_ref.parameters(), D.parameters(), strict=True):
         if not tensor_close(p_s, p_r, rtol=1e-5, atol=1e-6):
             if torch.equal(p_s.detach(), p_0.detach()):
@@ -154,6 +210,15 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
             order = " -> ".join(events) or "no optimizer call and no backward pass"
             c.fail("D's parameters after one reference step", f"different parameters (your "
                    f"step did: {order})", hint)
+    state = d_s.state_dict()
+    for key, expected in matched["state"].items():
+        if key in state and not tensor_close(state[key], expected, rtol=1e-5, atol=1e-6):
+            c.fail(f"D's buffer {key} as after one training step",
+                   "a different value",
+                   "D's buffers (spectral norm's u, BatchNorm's running statistics) move at "
+                   "every forward pass in training mode: call D once on the real and once on "
+                   "the fake batch (or once on both together), no extra forward passes, and "
+                   "not under torch.no_grad() or in eval mode.")
     c.ok()
 
     c.start("leaves the generator alone: no gradient ever reaches it, and it is unchanged")
@@ -169,5 +234,162 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
     if any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in g_s.parameters()):
         c.fail("G without gradients", "G's parameters hold gradients",
                "make the fake batch with torch.no_grad() (or G(z).detach()).")
+    c.ok()
+    c.done()
+
+
+# --------------------------------------------------------------------------------------------
+# 5.2: the generator step, and the average of G's weights
+# --------------------------------------------------------------------------------------------
+
+
+def _average(G_avg: nn.Module, G: nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for p_avg, p in zip(G_avg.parameters(), G.parameters(), strict=True):
+            p_avg.mul_(decay).add_(p, alpha=1 - decay)
+
+
+@exercise_check
+def check_generator_step(generator_step: Callable[..., Any]) -> None:
+    """Check ``generator_step(D, G, G_avg, opt_G, z, decay) -> float``: one update of G, then
+    the average of its weights.
+
+    G minimizes the hinge generator loss -mean(D(G(z))) through D (D in training mode, as the
+    course's loop runs it), with D's parameters and gradients untouched; then every parameter
+    of ``G_avg`` becomes ``decay * p_avg + (1 - decay) * p`` with G's NEW parameters. Returns
+    the loss before the update as a Python number. Compared with ``gan_step.generator_step``
+    on identical copies.
+    """
+    c = new_checker("generator_step", generator_step)
+    g = seeded(53)
+    D = _discriminator(g)
+    G = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2))
+    z = torch.randn(8, 3, generator=g)
+    decay = 0.9
+    G_avg0 = copy.deepcopy(G)
+    with torch.no_grad():  # an average that has drifted from G, as after some training
+        for p in G_avg0.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+
+    def fresh() -> tuple[nn.Module, nn.Module, nn.Module, torch.optim.Optimizer]:
+        d, gen, avg = copy.deepcopy(D), copy.deepcopy(G), copy.deepcopy(G_avg0)
+        for p in gen.parameters():  # stale gradients: a correct step clears them first
+            p.grad = torch.ones_like(p)
+        for p in d.parameters():  # D's own, from its last step: the G step leaves them alone
+            p.grad = torch.full_like(p, 0.5)
+        return d, gen, avg, torch.optim.SGD(gen.parameters(), lr=0.1)
+
+    d_ref, g_ref, avg_ref, opt_ref = fresh()
+    ref_loss = float(gan_step.generator_step(g_ref, d_ref, opt_ref, z.clone(),
+                                             losses.hinge_g_loss))
+    _average(avg_ref, g_ref, decay)
+    d_s, g_s, avg_s, opt_s = fresh()
+    modes: list[tuple[str, bool]] = []
+    hooks = [m.register_forward_pre_hook(
+        lambda module, args, name=name: modes.append((name, module.training)))
+        for name, m in d_s.named_modules()]
+
+    c.start("returns the hinge generator loss before the update, as a Python number")
+    try:
+        out = c.call(d_s, g_s, avg_s, opt_s, z.clone(), decay)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    evaluated = sorted({name or "D" for name, training in modes
+                        if not training and "parametrizations" not in name})
+    if evaluated:
+        c.fail("D in training mode, as the training loop runs it",
+               f"eval mode in {', '.join(evaluated[:3])}", _EVAL_HINT)
+    value = as_float(c, out, "the loss")
+    if not close(value, ref_loss, rtol=1e-4):
+        with torch.no_grad():
+            d_fake = copy.deepcopy(D)(G(z))
+        wrong = [
+            (float(F.relu(1 - d_fake).mean()), "that is a hinge on the fake scores; the "
+             "generator's loss has no hinge: minus the mean score."),
+            (float(d_fake.mean()), "the sign: G wants D(G(z)) LARGE, so it minimizes minus the "
+             "mean score."),
+            (float(F.softplus(-d_fake).mean()), "that is the vanilla GAN's generator loss; "
+             "with the hinge discriminator, G minimizes -mean(D(G(z)))."),
+        ]
+        hint = next((h for w, h in wrong if close(value, w, rtol=1e-3)),
+                    "the loss G minimizes is minus the mean of D's scores on G(z), computed "
+                    "before G's update.")
+        c.fail(f"{ref_loss:.4g}", f"{value:.4g}", hint)
+    if isinstance(out, torch.Tensor):
+        c.fail("a Python number, e.g. loss.item()", f"a tensor ({out.item():.4g})",
+               "return loss.item(): a logged number, not a piece of the autograd graph.")
+    c.ok()
+
+    c.start("updates G exactly like zero_grad -> backward -> step (stale gradients cleared)")
+    for p_s, p_r, p_0 in zip(g_s.parameters(), g_ref.parameters(), G.parameters(), strict=True):
+        if not tensor_close(p_s, p_r, rtol=1e-5, atol=1e-6):
+            if torch.equal(p_s.detach(), p_0.detach()):
+                hint = ("G did not change: no gradient reached it (G(z) detached or made "
+                        "under torch.no_grad()?), or opt_G.step() was not called. This step "
+                        "trains G THROUGH D: the fakes must stay connected to G.")
+            elif tensor_close(p_s, p_r - 0.1 * torch.ones_like(p_r), rtol=1e-5, atol=1e-6):
+                hint = ("old gradients were added to the new ones: clear G's gradients before "
+                        "the backward pass.")
+            else:
+                hint = "one step of G: clear its gradients, backward, opt_G.step()."
+            c.fail("G's parameters after one reference step", "different parameters", hint)
+    c.ok()
+
+    c.start("leaves D's parameters and gradients as they were (D is not trained here)")
+    for (name, p), p_0 in zip(d_s.named_parameters(), D.parameters(), strict=True):
+        if not torch.equal(p.detach(), p_0.detach()):
+            c.fail(f"D's parameter {name} unchanged", "it was changed",
+                   "the generator step must not change D: only opt_G steps, and it holds G's "
+                   "parameters alone.")
+    reference_state = d_ref.state_dict()
+    for key, value_ in d_s.state_dict().items():
+        if key in reference_state and not tensor_close(value_, reference_state[key],
+                                                       rtol=1e-5, atol=1e-6):
+            c.fail(f"D's buffer {key} as after one forward pass of the fakes",
+                   "a different value", "D's buffers (spectral norm's u, BatchNorm's "
+                   "statistics) move at every forward pass in training mode: score the fakes "
+                   "once, with no extra passes through D.")
+    for name, p in d_s.named_parameters():
+        if p.grad is None or not torch.equal(p.grad, torch.full_like(p, 0.5)):
+            c.fail(f"D's gradients untouched ({name})", "the backward pass changed them",
+                   "the backward pass of G's loss also filled D's gradients. Freeze D's "
+                   "parameters (they should not require gradients) during G's step, and give "
+                   "them back afterwards: nothing is computed for D, and D's next step starts "
+                   "from clean gradients.")
+        if not p.requires_grad:
+            c.fail(f"D's parameters trainable again after the step ({name})",
+                   "requires_grad is still False", "give D back its requires_grad after G's "
+                   "step, or D's own step cannot learn.")
+    c.ok()
+
+    c.start(f"then moves every weight of G_avg towards G's NEW weights: "
+            f"decay * avg + (1 - decay) * new (decay = {decay})")
+    for (name, p_s), p_r, p_0, p_g, p_g0 in zip(
+            avg_s.named_parameters(), avg_ref.parameters(), G_avg0.parameters(),
+            g_ref.parameters(), G.parameters(), strict=True):
+        if p_s.requires_grad != p_0.requires_grad:
+            c.fail("G_avg's parameters as they were (only their values move)",
+                   f"{name}: requires_grad changed", "update the average's values under "
+                   "torch.no_grad(); do not replace its parameters.")
+        if tensor_close(p_s, p_r, rtol=1e-5, atol=1e-7):
+            continue
+        candidates = [
+            (p_0, "G_avg did not change: after G's step, move each of its parameters a "
+             "fraction (1 - decay) of the way towards G's new value."),
+            (p_g, "G_avg became a copy of G: the point of the average is to move only a "
+             "fraction (1 - decay) of the way, so that it smooths G's last steps."),
+            ((1 - decay) * p_0 + decay * p_g, "decay and 1 - decay are swapped: the average "
+             "keeps a fraction decay (0.9 here, 0.999 in practice) of its own value and takes "
+             "1 - decay of G's."),
+            (decay * p_0 + (1 - decay) * p_g0, "you averaged G's OLD weights: update the "
+             "average after opt_G.step(), with the weights that step produced."),
+        ]
+        hint = next((h for value_, h in candidates
+                     if tensor_close(p_s, value_, rtol=1e-5, atol=1e-7)),
+                    "p_avg = decay * p_avg + (1 - decay) * p for every pair of parameters of "
+                    "G_avg and G, after G's step.")
+        c.fail(f"{name} = {decay} * old average + {1 - decay:.1f} * G's new weight",
+               "a different value", hint)
     c.ok()
     c.done()

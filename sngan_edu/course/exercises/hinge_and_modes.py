@@ -20,7 +20,6 @@ from sngan_edu.course.exercises.core import (
     new_checker,
     require_unchanged,
     seeded,
-    snapshot,
     unpack,
 )
 from sngan_edu.course.exercises.sn_layer import reference_unnormalized_layers
@@ -112,6 +111,35 @@ def _match(values: list[float], candidates, cases, which) -> str | None:
     return None
 
 
+def _require_gradients(c, out: Any, inputs: dict[str, torch.Tensor],
+                       reference: Callable[..., torch.Tensor]) -> None:
+    """Fail unless d(out)/d(input) equals the reference loss's, for every input score tensor.
+
+    A loss that detaches one of its inputs (``.detach()``, ``torch.no_grad()``, a Python float)
+    has the right value but sends no gradient to that network: the hint names which one.
+    """
+    names = list(inputs)
+    leaves = [inputs[n].detach().clone().requires_grad_(True) for n in names]
+    expected = torch.autograd.grad(reference(*leaves), leaves)
+    got = torch.autograd.grad(out, [inputs[n] for n in names], allow_unused=True,
+                              retain_graph=True)
+    for name, g, e in zip(names, got, expected, strict=True):
+        if g is None or not torch.allclose(g.double(), e.double(), rtol=1e-4, atol=1e-6):
+            if g is None or not bool(g.abs().sum() > 0):
+                network = "the discriminator's" if name == "d_real" else (
+                    "the generator's (in its step) or the discriminator's (in its own)")
+                c.fail(f"a gradient reaching {name}", f"no gradient reaches {name}",
+                       f"the loss has the right value but is cut off from {name} "
+                       f"(.detach(), torch.no_grad(), .item() or a Python number on it), so "
+                       f"{network} update would get nothing from this term. The loss must be "
+                       "computed from the scores themselves; the training step decides what to "
+                       "detach, not the loss.")
+            c.fail(f"the gradient of the hinge loss with respect to {name}",
+                   f"{_fmt(g)}", "the value is right but its slope is not: use the same "
+                   "operations for the value and the gradient (no constants in place of "
+                   "scores).")
+
+
 @exercise_check
 def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
     """Check ``hinge_d_loss(d_real, d_fake)`` = mean(relu(1 - d_real)) + mean(relu(1 + d_fake))."""
@@ -138,6 +166,12 @@ def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
             c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
                    "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
         c.ok()
+
+    c.start("gradients reach both the real and the fake scores, as the hinge loss's do")
+    for real, fake, _, _ in cases:
+        r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+        _require_gradients(c, c.call(r, f), {"d_real": r, "d_fake": f}, losses.hinge_d_loss)
+    c.ok()
     c.done()
 
 
@@ -164,6 +198,12 @@ def check_hinge_g_loss(hinge_g_loss: Callable[..., Any]) -> None:
         if not isinstance(out, torch.Tensor) or not out.requires_grad:
             c.fail("a tensor connected to d_fake", _fmt(out), "use torch operations, not floats.")
         c.ok()
+
+    c.start("the gradient reaching the fake scores is the hinge generator loss's")
+    for _, fake, _, _ in cases:
+        f = fake.clone().requires_grad_(True)
+        _require_gradients(c, c.call(f), {"d_fake": f}, losses.hinge_g_loss)
+    c.ok()
     c.done()
 
 
@@ -278,6 +318,38 @@ def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
     cloud[:100] = ring[torch.arange(100) % 8] + std * torch.randn(100, 2, generator=g)
     run(cloud, "use the Euclidean distance to the nearest mode (torch.cdist).")
     c.ok()
+
+    c.start("mixtures you have not seen: other numbers of modes, places and widths")
+    for k, width in ((5, 0.2), (13, 0.03), (8, 0.05)):
+        modes = torch.rand(k, 2, generator=g) * 8 - 4
+        picked = torch.randint(0, k - 2, (300,), generator=g)  # the last two modes get none
+        samples = modes[picked] + 1.8 * width * torch.randn(300, 2, generator=g)
+        expected = reference_mode_coverage(samples, modes, width)
+        inputs = (samples.clone(), modes.clone())
+        out = c.call(*inputs, width)
+        got = unpack(c, out, ("modes_captured", "high_quality_percent"),
+                     "end with `return modes, percent`.")
+        got = (as_float(c, got[0], "modes_captured"), as_float(c, got[1], "high_quality_percent"))
+        if got[0] == expected[0] and close(got[1], expected[1], atol=1e-4):
+            continue
+        distance, nearest = torch.cdist(samples.double(), modes.double()).min(dim=1)
+        ring_distance, ring_nearest = torch.cdist(samples.double(), ring.double()).min(dim=1)
+        hard_coded = [
+            (_coverage(nearest, distance <= 3 * std), f"you used the ring's std ({std}) instead "
+             f"of the std passed in (here {width}): the metric must work for any mixture."),
+            (_coverage(ring_nearest, ring_distance <= 3 * width), "you used the ring's means "
+             "instead of the means passed in: the metric must work for any mixture."),
+            (_coverage(ring_nearest, ring_distance <= 3 * std), "you used the ring's means and "
+             "std instead of the arguments: the metric must work for any mixture."),
+            ((min(8, expected[0]), got[1]), "at most 8 modes are counted: count the distinct "
+             "nearest modes among any number of means."),
+        ]
+        hint = next((h for value, h in hard_coded
+                     if got[0] == value[0] and close(got[1], value[1], atol=1e-4)),
+                    "compute everything from the samples, means and std you are given.")
+        c.fail(f"({expected[0]}, {expected[1]:.4g}) for {k} modes of std {width}",
+               f"({got[0]:g}, {got[1]:.4g})", hint)
+    c.ok()
     c.done()
 
 
@@ -286,45 +358,90 @@ def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def input_stretch(D: nn.Module, points: torch.Tensor, run: Callable[..., Any]) -> float:
-    """How much D stretches its input before its first weight layer (largest over ``points``).
+def _hook_spectral_norm(module: nn.Module) -> bool:
+    """True if ``module`` carries torch's older hook-based ``torch.nn.utils.spectral_norm``."""
+    from torch.nn.utils.spectral_norm import SpectralNorm
 
-    The largest singular value of the Jacobian of the first layer's input with respect to the
-    data point, by autograd: the input scale of a ToyDiscriminator, 1 for a plain MLP. With SN
-    on every layer after it, D is at most this-Lipschitz in data units.
+    return any(isinstance(hook, SpectralNorm) for hook in module._forward_pre_hooks.values())
+
+
+def unnormalized_linear_layers(D: nn.Module) -> list[str]:
+    """Names of D's Linear layers with no spectral norm of any of torch's or sngan_edu's kinds
+    (the parametrization, the older forward-pre-hook one)."""
+    return [name for name in reference_unnormalized_layers(D)
+            if isinstance(D.get_submodule(name), nn.Linear)
+            and not _hook_spectral_norm(D.get_submodule(name))]
+
+
+def effective_sigmas(D: nn.Module, points: torch.Tensor, run: Callable[..., Any]
+                     ) -> dict[str, float]:
+    """sigma (SVD) of the weight each Linear layer of D uses in a forward pass in eval mode."""
+    used: dict[str, torch.Tensor] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            used.setdefault(name, module.weight.detach().clone())
+        return hook
+
+    hooks = [m.register_forward_hook(record(name))
+             for name, m in D.named_modules() if isinstance(m, nn.Linear)]
+    try:
+        with torch.no_grad():
+            run(D, points.clone())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: float(torch.linalg.svdvals(w.double().flatten(1))[0])
+            for name, w in used.items()}
+
+
+def input_jacobians(D: nn.Module, points: torch.Tensor, run: Callable[..., Any]
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular values of the input map, and D's gradient norms, at each of ``points``.
+
+    The input map takes a data point to what D's first Linear layer sees (a stretch, for a
+    ToyDiscriminator with an input scale; the identity for a plain MLP): the singular values
+    of its Jacobian say how much D stretches each direction of the plane before its normalized
+    layers. The gradient norms of the whole D tell whether something after them (a scaled
+    output) steepens it further.
     """
     first = next((m for m in D.modules() if isinstance(m, nn.Linear)), None)
     if first is None:
-        return math.nan
+        return torch.full((len(points), 2), math.nan), torch.full((len(points),), math.nan)
     seen: list[torch.Tensor] = []
     handle = first.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
     try:
         x = points.clone().requires_grad_(True)
-        run(D, x)
+        scores = run(D, x)
     finally:
         handle.remove()
+    (grad,) = torch.autograd.grad(scores.sum(), x, retain_graph=True)
     if not seen or not seen[0].requires_grad:
-        return 0.0
+        return torch.zeros(len(points), 2), grad.norm(dim=1).detach()
     inner = seen[0].reshape(len(points), -1)
     rows = [torch.autograd.grad(inner[:, k].sum(), x, retain_graph=True)[0]
             for k in range(inner.shape[1])]
     jacobians = torch.stack(rows, dim=1)  # (N, features, 2)
-    return float(torch.linalg.matrix_norm(jacobians.double(), ord=2).max())
+    return torch.linalg.svdvals(jacobians.double()), grad.norm(dim=1).detach().double()
 
 
 @exercise_check
 def check_sn_ring_discriminator(sn_ring_discriminator: Callable[..., Any]) -> None:
     """Check ``sn_ring_discriminator(std) -> nn.Module``: an SN critic that can resolve a mode.
 
-    The critic scores a batch of 2-D points (N, 2) -> (N,) or (N, 1); every Linear/conv layer
-    carries spectral norm (torch's or sngan_edu's); and it stretches its input by a factor
-    between 0.1/std and 5/std before the first layer, so that, 1-Lipschitz after the stretch,
-    its score may change by 0.3 to 15 across the 3-std zone of one mode.
+    The critic scores a batch of 2-D points (N, 2) -> (N,) or (N, 1); every Linear layer
+    carries spectral norm (any correct one: torch's parametrization or its older hook-based
+    ``torch.nn.utils.spectral_norm``, sngan_edu's), so that the weight each uses has sigma 1
+    once its power iteration has run; its input map stretches EVERY direction of the plane by
+    a factor between 0.1/std and 5/std before the first layer; and nothing after the
+    normalized layers steepens it again (a scaled output), so that, 1-Lipschitz after the
+    stretch, its score may change by 0.3 to 15 across the 3-std zone of one mode.
     """
     c = new_checker("sn_ring_discriminator", sn_ring_discriminator)
     std = 0.01
     angles = torch.arange(8) * 2 * math.pi / 8
     points = torch.stack([angles.cos(), angles.sin()], dim=1)
+    nearby = (points.repeat(4, 1) + 3 * std * torch.randn(32, 2, generator=seeded(29)))
 
     c.start("returns a torch module that scores a batch of points: (N, 2) -> N scores")
     D = c.call(std)
@@ -337,12 +454,11 @@ def check_sn_ring_discriminator(sn_ring_discriminator: Callable[..., Any]) -> No
     if not isinstance(scores, torch.Tensor) or scores.shape not in ((8,), (8, 1)):
         c.fail("scores of shape (8,) or (8, 1) for 8 points", _fmt(scores),
                "the last layer has ONE output: a score per point.")
-    require_unchanged(c, points, x, "the points", "do not write into the input batch.")
     c.ok()
 
-    c.start("every Linear layer carries spectral norm")
+    c.start("every Linear layer carries spectral norm: the weight it uses has sigma 1 (SVD)")
     layers = [name for name, m in D.named_modules() if isinstance(m, nn.Linear)]
-    missing = reference_unnormalized_layers(D)
+    missing = unnormalized_linear_layers(D)
     if not layers:
         c.fail("Linear layers with spectral norm", "no nn.Linear in the model",
                "use ToyDiscriminator (or an nn.Sequential of nn.Linear and activations).")
@@ -350,36 +466,63 @@ def check_sn_ring_discriminator(sn_ring_discriminator: Callable[..., Any]) -> No
         c.fail("spectral norm on every layer", f"no spectral norm on {missing} (of {layers})",
                "spectral_norm wraps one layer at a time: call apply_spectral_norm(D) on the "
                "model, which normalizes every Linear layer in it.")
+    with torch.no_grad():
+        for _ in range(50):  # training-mode passes: the power iterations converge
+            c.run(D, nearby.clone())
+    D.eval()
+    sigmas = effective_sigmas(D, nearby, c.run)
+    off = {name: s for name, s in sigmas.items() if not 0.9 <= s <= 1.1}
+    if off:
+        name, value = next(iter(off.items()))
+        c.fail("sigma 1 for the weight every Linear layer uses",
+               f"sigma {value:.3g} for {name}",
+               "the layer carries something called spectral norm, but the weight it uses is "
+               "not divided by its largest singular value. Use torch's spectral_norm or "
+               "sngan_edu's apply_spectral_norm rather than your own.")
     c.ok()
 
-    c.start("stretches its input by 0.1/std to 5/std, so its score can change across a mode "
-            "(std = 0.01)")
-    before = snapshot(D)
-    D.eval()  # measure without running power iterations
-    stretch = input_stretch(D, points, c.run)
-    D.load_state_dict(before[0])
+    c.start("stretches every direction of the plane by 0.1/std to 5/std, and nothing after "
+            "the normalized layers steepens it (std = 0.01)")
+    stretches, gradients = input_jacobians(D, torch.cat([points, nearby]), c.run)
     D.train()
-    if not 0.1 / std <= stretch <= 5 / std:
-        change = 3 * std * stretch
-        if close(stretch, 1.0, rtol=1e-3):
+    largest, smallest = float(stretches[:, 0].max()), float(stretches[:, -1].min())
+    steepest = float(gradients.max())
+    if math.isfinite(largest) and steepest > 1.2 * largest + 1e-6:
+        c.fail(f"D at most as steep as its input stretch ({largest:.3g})",
+               f"gradient norms up to {steepest:.3g}",
+               f"D is {steepest / max(largest, 1e-12):.3g} times steeper than its input "
+               "stretch: something after the normalized layers scales the score (a factor on "
+               "the output?). That does not let D resolve a mode: its layers still see the "
+               "modes as they are, and the loss sees scores multiplied everywhere (the "
+               "sigmoid or hinge saturates sooner). The stretch belongs BEFORE the first "
+               "layer: multiply the input, not the output.")
+    if not (0.1 / std <= smallest and largest <= 5 / std):
+        change = 3 * std * largest
+        if smallest < 0.1 / std <= largest:
+            hint = (f"your D stretches one direction of the plane by {largest:.3g} but "
+                    f"another only by {smallest:.3g}: along that one it is as blind as an "
+                    "unscaled D, and the ring's modes lie in every direction. Stretch both "
+                    "coordinates by the same factor of order 1 / std.")
+        elif close(largest, 1.0, rtol=1e-3):
             hint = (f"your D sees the points unscaled. With spectral norm every layer has "
                     f"sigma 1, so D is at most 1-Lipschitz: across the 3-std zone of a mode "
                     f"(3 * {std} = {3 * std:g}) its score can change by at most {change:.2g}, "
                     "far too little to tell a sharp sample from a blurry one. Multiply the "
                     "input by a factor of order 1 / std before the first layer (e.g. "
                     "ToyDiscriminator(input_scale=...)).")
-        elif stretch < 1:
-            hint = (f"your D multiplies its input by {stretch:.3g}, which SHRINKS it (did you "
+        elif largest < 1:
+            hint = (f"your D multiplies its input by {largest:.3g}, which SHRINKS it (did you "
                     "multiply by std?): divide by std instead, so that one std of data becomes "
                     "about one unit for D.")
-        elif stretch < 0.1 / std:
-            hint = (f"a stretch of {stretch:.3g} lets D's score change by at most {change:.2g} "
+        elif largest < 0.1 / std:
+            hint = (f"a stretch of {largest:.3g} lets D's score change by at most {change:.2g} "
                     "across a mode's 3-std zone; choose a factor of order 1 / std "
                     "(e.g. 0.5 / std).")
         else:
-            hint = (f"a stretch of {stretch:.3g} lets D's score change by up to {change:.3g} "
+            hint = (f"a stretch of {largest:.3g} lets D's score change by up to {change:.3g} "
                     "across one mode: so steep that the bound no longer holds D back on the "
                     "scale of the data. Choose a factor of order 1 / std (e.g. 0.5 / std).")
-        c.fail("a stretch between 0.1/std = 10 and 5/std = 500", f"{stretch:.4g}", hint)
+        c.fail("a stretch between 0.1/std = 10 and 5/std = 500 in every direction",
+               f"{smallest:.4g} to {largest:.4g}", hint)
     c.ok()
     c.done()

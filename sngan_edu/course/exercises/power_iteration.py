@@ -82,6 +82,7 @@ def check_power_iteration(power_iteration: Callable[..., Any]) -> None:
     ``v = normalize(W.T @ u)`` for the final u (v half a step ahead) passes too, with a note.
     """
     c = new_checker("power_iteration", power_iteration)
+    c.allow_nonfinite = True  # the overflow gets its own hint below
     W = matrix_with_singular_values(5, 3, [3.0, 1.0, 0.5], seed=1)
     u0 = F.normalize(torch.randn(5, generator=seeded(2)), dim=0)
     W_before = snapshot(W)
@@ -283,6 +284,35 @@ def check_track_sigma(track_sigma: Callable[..., Any]) -> None:
     if _all_close(first, ahead) and not _all_close(first, warm):
         c.note("your estimate is |W^T u| with the new u (v half a step ahead of Algorithm "
                "1's); it tracks sigma just as well.")
+    c.ok()
+
+    c.start("unrelated successive weights: each step is ONE iteration on its own matrix, "
+            "from the previous step's u")
+    unrelated = [matrix_with_singular_values(9, 7, [3.0 - 0.1 * t, 1.0, 0.4], seed=100 + t)
+                 for t in range(12)]
+    u2 = F.normalize(torch.randn(9, generator=seeded(25)), dim=0)
+    warm = reference_tracking(unrelated, u2)
+    ahead = reference_tracking(unrelated, u2, v_ahead=True)
+    got = _estimates(c, c.call(unrelated, u2.clone()), len(unrelated))
+    if not (_all_close(got, warm) or _all_close(got, ahead)):
+        growing = [reference_tracking([W], u2, iters_per_step=t + 1)[0]
+                   for t, W in enumerate(unrelated)]
+        if _all_close(got, growing):
+            hint = ("at step t you started again from the first u and ran t+1 iterations on "
+                    "step t's matrix: the work grows with every step (quadratic in all), and it "
+                    "is not what SN does. Keep the u of the previous step and run ONE iteration "
+                    "on the current matrix.")
+        elif _all_close(got, reference_tracking(unrelated, u2, keep_u=False)):
+            hint = "every step started again from the u you were given: keep the new u."
+        elif all(close(x, float(spectral.spectral_norm_exact(W.double())), rtol=1e-4)
+                 for x, W in zip(got, unrelated, strict=True)):
+            hint = ("that is sigma by SVD (or power iteration run to convergence) at every "
+                    "step: exact but expensive. SN runs ONE iteration per step, keeping u.")
+        else:
+            hint = ("step t: one iteration on weights[t] starting from the u that step t-1 "
+                    "produced; record the estimate of that step.")
+        c.fail(f"{_fmt(warm[:3])} ... {warm[-1]:.5g}", f"{_fmt(got[:3])} ... {got[-1]:.5g}",
+               hint)
     c.ok()
 
     c.start("a weight that drifts as in training: the estimates follow the true sigma")

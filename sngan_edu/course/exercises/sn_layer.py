@@ -14,6 +14,7 @@ from torch.nn.utils import parametrizations
 
 from sngan_edu import sn
 from sngan_edu.course.exercises.core import (
+    ExerciseFailed,
     _fmt,
     close,
     exercise_check,
@@ -163,8 +164,8 @@ def check_sn_forward(sn_forward: Callable[..., Any]) -> None:
     _, k_sn, uk_new = run(K, uk)
     if not (tensor_close(k_sn, ref_w) and tensor_close(uk_new, ref_u)):
         c.fail("the result of torch's spectral_norm on a Conv2d", _fmt(k_sn),
-               "use W.reshape(W.shape[0], -1) (or W.flatten(1)) for the power iteration, "
-               "then divide the original 4-D W.")
+               "the power iteration needs a matrix with one row per output channel (a kernel "
+               "is 4-D); then divide the original 4-D W.")
     c.ok()
     c.done()
 
@@ -213,9 +214,57 @@ def _gradient_hint(out: torch.Tensor, W: torch.Tensor, u: torch.Tensor, v: torch
     for value, hint in candidates:
         if tensor_close(out.double(), value, rtol=1e-4, atol=1e-7):
             return hint
-    return ("compare your formula with autograd yourself: make a leaf copy of W with "
-            "requires_grad_(True), compute (G * W / (u @ W @ v)).sum(), call .backward(), and "
-            "look at W.grad; the chain rule through 1 / sigma gives two terms.")
+    return ("derive it again, term by term: W_SN = W * (1 / sigma) is a product, so dL/dW has "
+            "one term from W itself and one from 1 / sigma, whose derivative is "
+            "-(1 / sigma^2) d sigma / dW with d sigma / dW = u v^T. The second term is scaled "
+            "by how much G and W_SN agree (a single number).")
+
+
+_AUTOGRAD_HINT = (
+    "your function asks autograd for the gradient (backward, torch.autograd.grad or a graph "
+    "built under enable_grad). This exercise is the derivation itself: the check runs your "
+    "function with autograd switched off. Work the chain rule through W_SN = W / sigma by hand "
+    "(sigma = u^T W v depends on W too) and compute the result with plain tensor operations."
+)
+
+
+def _call_without_autograd(c, *args: Any) -> Any:
+    """``c.call(*args)`` under torch.no_grad(), failing if the function used autograd anyway.
+
+    Autograd use is seen three ways: a saved-tensor hook fires whenever an operation records a
+    graph for backward (also under ``torch.enable_grad()``), and ``torch.autograd.grad``,
+    ``torch.autograd.backward`` and ``Tensor.backward`` are replaced by recorders meanwhile
+    (the check runs in its own process, so nothing outside it sees the replacement).
+    """
+    used: list[str] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        used.append("graph")
+        return t
+
+    def recorder(name: str) -> Callable[..., Any]:
+        def record(*args: Any, **kwargs: Any) -> Any:
+            used.append(name)
+            raise RuntimeError(f"{name} is switched off for this exercise")
+        return record
+
+    originals = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
+    torch.autograd.grad = recorder("torch.autograd.grad")
+    torch.autograd.backward = recorder("torch.autograd.backward")
+    torch.Tensor.backward = recorder("Tensor.backward")
+    try:
+        with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = c.call(*args)
+    except ExerciseFailed:
+        if not used:
+            raise
+        out = None
+    finally:
+        torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward = originals
+    if used:
+        c.fail("a gradient derived by hand, without autograd", f"autograd was used "
+               f"({used[0]})", _AUTOGRAD_HINT)
+    return out
 
 
 @exercise_check
@@ -223,8 +272,8 @@ def check_sn_gradient(sn_gradient: Callable[..., Any]) -> None:
     """Check ``sn_gradient(W, u, v, G) -> dL/dW`` for ``L = <G, W / sigma>``, ``sigma = u^T W v``.
 
     u and v are the power-iteration vectors (constants); G is the gradient arriving at the
-    normalized weight. Compared with autograd; the answer is the paper's equation (12),
-    ``(G - <G, W/sigma> u v^T) / sigma``.
+    normalized weight. Compared with autograd (the paper's equation (12)); the student's
+    function runs with autograd switched off, since the exercise is the derivation.
     """
     c = new_checker("sn_gradient", sn_gradient)
     g = seeded(31)
@@ -239,7 +288,7 @@ def check_sn_gradient(sn_gradient: Callable[..., Any]) -> None:
             ref = reference_sn_gradient(W, u, v, G)
             inputs = {"W": W, "u": u, "v": v, "G": G}
             before = {name: snapshot(t) for name, t in inputs.items()}
-            out = c.call(W, u, v, G)
+            out = _call_without_autograd(c, W, u, v, G)
             if not isinstance(out, torch.Tensor) or out.shape != W.shape:
                 c.fail(f"a tensor of shape {tuple(W.shape)}, like W", _fmt(out),
                        "return dL/dW, a matrix of the shape of W.")
@@ -258,7 +307,7 @@ def check_sn_gradient(sn_gradient: Callable[..., Any]) -> None:
     W = torch.randn(5, 4, generator=g)
     _, u, v = paper_power_step(W, F.normalize(torch.randn(5, generator=g), dim=0))
     G = torch.randn(5, 4, generator=g)
-    out = c.call(W.clone(), u, v, G)
+    out = _call_without_autograd(c, W.clone(), u, v, G)
     inner = float((out.detach().double() * W.double()).sum())
     scale = float(out.detach().double().norm() * W.double().norm())
     if abs(inner) > 1e-4 * scale:
