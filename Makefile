@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p sngan_edu.course.nbval_facts \
 	--nbval-cell-timeout 1200 -p no:cacheprovider
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb notebooks/exercises/*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb instructor/exercises/*.ipynb))
 
 .PHONY: help setup demo test unit nbval nbval-probe lint lab notebooks constraints clean
 
@@ -47,7 +47,7 @@ nbval-probe: $(STAMP)
 	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check sngan_edu tests benchmarks notebooks
+	$(BIN)/ruff check sngan_edu tests benchmarks notebooks instructor
 
 # sngan-edu lab: JupyterLab with the course's defaults (sngan_edu/assets/jupyter/, no news
 # pop-up), here on notebooks/ itself (elsewhere it copies the notebooks into a folder first).
@@ -59,6 +59,7 @@ lab: $(STAMP)
 notebooks: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)
 	$(BIN)/python -m sngan_edu.course.execute execute $(NOTEBOOKS)
+	$(BIN)/python -m sngan_edu.course.student --force
 
 constraints: $(STAMP)
 	{ echo "# Exact versions the stored notebook outputs were produced with. Regenerate: make constraints"; \
@@ -73,10 +74,10 @@ clean:
 sweep: $(STAMP)
 	$(BIN)/sngan-edu sweep --jobs 2 --update-stored
 
-# Student copies of the exercise notebooks (solutions stubbed, hidden tests removed).
+# Student copies of the exercise notebooks (notebooks/exercises/, generated from instructor/exercises/).
 .PHONY: student
 student: $(STAMP)
-	$(BIN)/sngan-edu student notebooks/exercises student
+	$(BIN)/python -m sngan_edu.course.student --force
 
 # End-to-end test in headless Chromium (installs Debian's chromium once; CI runs as root).
 .PHONY: test-browser

@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-    (ROOT / "notebooks" / "exercises").glob("*.ipynb")
+    (ROOT / "instructor" / "exercises").glob("*.ipynb")
 )
 SCRATCH = ROOT / "runs" / "05_sngan_training"
 

@@ -91,7 +91,7 @@ def test_lab_copies_once_keeps_a_students_work_and_execs_jupyter(tmp_path, monke
 
 
 def test_student_command(tmp_path, capsys):
-    src = REPO / "notebooks" / "exercises"
+    src = REPO / "instructor" / "exercises"
     assert cli.main(["student", str(src), str(tmp_path / "student")]) == 0
     assert len(list((tmp_path / "student").glob("*.ipynb"))) == len(list(src.glob("*.ipynb")))
     with pytest.raises(SystemExit):
