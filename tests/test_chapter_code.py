@@ -208,3 +208,37 @@ def test_02_explorer_carries_its_picture_for_a_page_without_a_kernel():
     assert base64.b64decode(bundle["image/png"]) == explorer.png("sn", 5)  # its default view
     explorer.method.value = "none"
     assert base64.b64decode(explorer._repr_mimebundle_()["image/png"]) == explorer.png("none", 5)
+
+
+# --- notebook 04: the toy GAN loop -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "overrides"),
+                         [("gan", {}), ("sn", {}), ("gan", {"lr_d": 1e-4})])
+def test_04_page_loop_trains_the_same_weights_as_run_toy(method, overrides):
+    from sngan_edu.data.toy import make_sampler
+    from sngan_edu.experiments.toy_runs import run_toy, toy_gan
+    from sngan_edu.gan_step import discriminator_step, generator_step
+    from sngan_edu.losses import vanilla_d_loss, vanilla_g_loss
+
+    ns = page_functions("04_toy_gan_mode_collapse.ipynb", "train_toy_gan", torch=torch,
+                        discriminator_step=discriminator_step, generator_step=generator_step,
+                        vanilla_d_loss=vanilla_d_loss, vanilla_g_loss=vanilla_g_loss)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # run_toy trains on one thread
+    try:
+        steps, seed = 12, 3
+        G, D, config = toy_gan(method, "ring", steps, seed=seed, **overrides)
+        if config.regularizer == "sn":  # what the Trainer does once, before the loop
+            torch.manual_seed(seed)
+            sn.apply_spectral_norm(D, n_power_iterations=config.sn_power_iterations)
+        opt = config.optimizer_settings()
+        ns["train_toy_gan"](G, D, make_sampler("ring"), steps, n_dis=opt["n_dis"],
+                            lr_d=opt["lr_d"], lr_g=opt["lr_g"], batch=config.batch_size,
+                            seed=seed)
+        lib = run_toy(method, "ring", steps, seed=seed, **overrides).trainer
+    finally:
+        torch.set_num_threads(threads)
+    assert _states_equal(G, lib.G) and _states_equal(D, lib.D)
+    fresh_G, _, _ = toy_gan(method, "ring", steps, seed=seed)
+    assert not _states_equal(G, fresh_G)  # it trained
