@@ -4,7 +4,11 @@
 data as two narrow bumps, the optimal (unconstrained) discriminator between them, and the
 gradient a generator would get from it.
 
-Notebook 02 trains the same critic under each constraint on the same batches.
+Notebook 02 trains the same critic under each constraint on the same batches. Its page writes
+the three critic updates out (clipping, the gradient penalty, SN) and hands them to
+:func:`train_critics` as ``step_fns``; by default the runner uses :func:`critic_step`, the same
+updates through :func:`sngan_edu.gan_step.discriminator_step` (tests/test_chapter_code.py checks
+that the two give the same weights).
 
 A Wasserstein critic maximizes E[D(real)] - E[D(fake)] over fixed sample pools (the generator
 is frozen: we study the critic). Without a constraint the gap grows without bound; weight
@@ -15,6 +19,7 @@ keep D Lipschitz in their own way, which the recorded gaps and gradient-norm lan
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +142,17 @@ def critic_step(
     return float(seen.d_real.mean() - seen.d_fake.mean())
 
 
+#: One critic update ``step(critic, optimizer, real, fake)`` -> E[D(real)] - E[D(fake)] before it.
+CriticStep = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor], float]
+
+
+def library_steps(methods: Sequence[str] = CRITIC_METHODS) -> dict[str, CriticStep]:
+    """``{method: step}`` with :func:`critic_step` for each method (the runner's default)."""
+    for m in methods:
+        _check_method(m)
+    return {m: functools.partial(critic_step, method=m) for m in methods}
+
+
 @dataclass
 class CriticRun:
     """What :func:`train_critics` records for one method."""
@@ -158,14 +174,24 @@ def train_critics(
     betas: tuple[float, float] = (0.5, 0.9),
     snapshot_steps: Sequence[int] = (),
     seed: int = 0,
+    step_fns: Mapping[str, CriticStep] | None = None,
 ) -> dict[str, CriticRun]:
     """Train one critic per method from the SAME initial weights on the same batches.
 
     ``real`` / ``fake`` are fixed sample pools (the generator is frozen: we study the critic).
     ``snapshot_steps``: steps (0 = before training) at which a state dict copy is stored.
+    ``step_fns``: ``{method: step(critic, optimizer, real, fake)}`` returning the estimate
+    E[D(real)] - E[D(fake)] before the update (default :func:`library_steps`). The runner
+    prepares each critic (:func:`prepare_critic`; "clip" also starts inside the box) and seeds
+    torch's global random numbers before every step, the same seed for every method, so the
+    gradient penalty's interpolates are reproducible without a generator argument.
     """
     for m in methods:
         _check_method(m)
+    steps_by_method = library_steps(methods) if step_fns is None else dict(step_fns)
+    missing = [m for m in methods if m not in steps_by_method]
+    if missing:
+        raise ValueError(f"step_fns must have a step for every method; missing {missing}")
     check_int("steps", steps, minimum=0)
     check_int("batch_size", batch_size)
     torch.manual_seed(seed)
@@ -192,10 +218,10 @@ def train_critics(
         j = torch.randint(0, len(fake), (batch_size,), generator=batches)
         mix_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=batches))
         for method, run in runs.items():
-            g = torch.Generator().manual_seed(mix_seed)
-            run.gaps.append(
-                critic_step(run.critic, optimizers[method], real[i], fake[j], method, generator=g)
-            )
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(mix_seed)
+                gap = steps_by_method[method](run.critic, optimizers[method], real[i], fake[j])
+            run.gaps.append(float(gap))
     return runs
 
 

@@ -1,7 +1,9 @@
 """The toy GAN methods of notebook 04 (and benchmarks/toy_modes.py): one recipe per method.
 
 A recipe is the networks of :mod:`sngan_edu.models.toy_mlp`, a :class:`TrainConfig` and the
-input scale of the discriminator. The mixtures and their metrics follow PacGAN's setup
+input scale of the discriminator. :func:`run_toy` trains it with the course's :class:`Trainer`,
+whose loop notebook 04 writes out as ``train_toy_gan`` (tests/test_chapter_code.py checks that
+both give the same weights). The mixtures and their metrics follow PacGAN's setup
 (:mod:`sngan_edu.data.toy`, :mod:`sngan_edu.metrics.toy`).
 
 Deviation from the paper: SNGAN was not evaluated on 2-D mixtures. An SN discriminator is
@@ -51,7 +53,8 @@ TOY_METHODS: dict[str, tuple[dict, float | str]] = {
     "clip": (dict(loss="wasserstein", regularizer="clip", lr=5e-5, n_dis=5), 1.0),
 }
 #: A discriminator that learns ten times slower than its generator (lr 1e-4 against 1e-3): the
-#: GAN collapses and hops from mode to mode (notebook 04), with or without SN. Pass it to
+#: GAN collapses into one streak that swings around outside the ring, on no mode (notebook 04),
+#: with or without SN. Pass it to
 #: :func:`toy_gan` or :func:`run_toy` as ``**SLOW_D``.
 SLOW_D: dict = dict(lr_d=1e-4)
 

@@ -23,10 +23,12 @@ _EXCESS_FLOOR = 1e-5  # log_excess: values closer to 1 than this are drawn at th
 
 
 def _colors(n: int) -> list:
+    """``n`` colours a reader can tell apart: a qualitative palette (tab10, tab20 above ten
+    layers), not shades of one colour map."""
     import matplotlib.pyplot as plt
 
-    cmap = plt.get_cmap("viridis")
-    return [cmap(i / max(n - 1, 1) * 0.9) for i in range(n)]
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
 
 
 def _has_values(records, index: int) -> bool:
@@ -87,7 +89,7 @@ def draw_sigma_history(
         ax_norm.set_ylabel("sigma(W / estimate)")
         ax_norm.set_title("normalized weight (1 = exact)", fontsize=9)
     if layers:
-        ax_raw.legend(fontsize=7, ncol=2, loc="best")
+        ax_raw.legend(fontsize=8, ncol=2, loc="best")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

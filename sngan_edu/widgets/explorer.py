@@ -8,6 +8,7 @@ function tests call without a browser) and calls :meth:`MethodStepExplorer._buil
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,4 +42,11 @@ class MethodStepExplorer:
         self.redraw()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget, plus its current picture as a static PNG: a front end with widgets
+        (JupyterLab, Colab, VS Code) shows the widget; a rendered page without a kernel
+        (GitHub, nbviewer, the demo's HTML) shows the picture instead of "VBox(...)"."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if self.image.value:
+            data["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return bundle

@@ -43,9 +43,11 @@ def fact_measured_is_at_most_the_product_bound_for_every_method():
     assert all(r["measured"] <= r["bound"] for r in rows), rows
 
 
-def fact_no_constraint_gap_and_gradient_above_10():
+def fact_no_constraint_gap_and_gradient_in_the_hundreds_or_more():
+    # the text: "after 300 steps both are in the hundreds or more"; over seeds 0-4 of
+    # train_critics (same data) the gap was 305-378 and the measured gradient 1.05e3-1.52e3
     res, gap = _facts_results()
-    assert gap["none"] > 10 and res["none"]["measured"] > 10
+    assert gap["none"] > 100 and res["none"]["measured"] > 100
 
 
 def fact_weight_clipping_gap_and_gradient_below_0_01():
@@ -138,6 +140,8 @@ def fact_clipped_gradients_of_the_order_of_1e_4():
 
 
 def fact_gradient_penalty_peak_in_0_5_to_2_at_step_300():
+    # the text: GP's gradients "stay near 1 over the whole plane too" (seeds 0-4: 1.10-1.15
+    # measured near the data)
     peak = _facts_peaks()
     assert 0.5 <= peak[("gp", 300)] <= 2
 
@@ -150,3 +154,14 @@ def fact_spectral_norm_peak_at_most_1_5_at_every_snapshot():
 def fact_spectral_norm_peak_at_most_its_product_bound_at_step_300():
     peak = _facts_peaks()
     assert peak[("sn", 300)] <= L.product_bound(runs["sn"].critic)
+
+
+# --- the page's updates ------------------------------------------------------------------------
+
+
+def fact_the_comparison_ran_the_page_functions():
+    # section 5 shows the updates in code; the runner got exactly those (tests/test_chapter_code
+    # proves them equal to the library's critic_step)
+    assert STEP_FNS == {"none": unconstrained_step, "clip": clipping_step, "gp": gp_step,
+                        "sn": unconstrained_step}
+    assert all(abs(v - 1) < 0.01 for v in L.layer_lipschitz_factors(sn_critic).values())
