@@ -205,6 +205,7 @@ def top_grid_rows(
 def draw_sweep_samples(
     fig: Figure, rows: Sequence[Mapping], grids: Mapping[str, torch.Tensor], seed: int = 0,
     labels: Mapping[str, str] | None = None, grid_rows: int | None = 2,
+    grid_cols: int | None = None,
 ) -> None:
     """Each sweep cell's final samples: one row of panels per setting, one column per
     regularizer, titled with the cell's classes and Fréchet distance from ``rows`` (means over
@@ -212,8 +213,8 @@ def draw_sweep_samples(
 
     ``rows`` come from :func:`sngan_edu.experiments.sweep.sweep_table`; ``grids`` (uint8,
     (C, H, W), keyed by run name) from :func:`sngan_edu.experiments.sweep.load_sample_grids`;
-    only their first ``grid_rows`` rows of samples are drawn (None: all), which keeps a stored
-    figure light and the digits big.
+    only the first ``grid_rows`` rows of samples and the first ``grid_cols`` samples of each row
+    are drawn (None: all), which keeps a stored figure light and the digits big.
     """
     from sngan_edu.experiments.sweep import (
         run_name,  # (the sweep imports papermill: only when drawing)
@@ -231,6 +232,9 @@ def draw_sweep_samples(
             if grid is not None:
                 if grid_rows is not None:
                     grid = top_grid_rows(grid, grid_rows)
+                if grid_cols is not None:
+                    tile = (grid.shape[-1] - GRID_PADDING) // GRID_NROW
+                    grid = grid[..., : GRID_PADDING + grid_cols * tile]
                 ax.imshow(grid.permute(1, 2, 0).squeeze(2).numpy(), cmap="gray", vmin=0,
                           vmax=255, interpolation="nearest")
             title = f"{setting} · {labels.get(reg, reg)}"
@@ -248,12 +252,14 @@ def draw_sweep_lipschitz(fig: Figure, watches: Sequence, labels: Mapping[str, st
     """D's scale during short runs, per setting, with and without SN: left, the product of the
     layer factors (the layer-wise bound on D's Lipschitz constant); middle, the largest layer
     factor (a dotted line at 1, SN's target); right, the mean gradient norm on generated
-    samples. Colour by regularizer (as in :func:`draw_sweep`), line style by setting.
+    samples. Colour by regularizer (as in :func:`draw_sweep`; a third colour for a run whose D
+    started with every layer at sigma 1, ``init="unit"``), line style by setting.
 
     ``watches`` are :class:`sngan_edu.experiments.lipschitz_runs.DiscriminatorWatch` records.
     """
     labels = labels or REGULARIZER_LABELS
-    regs = sorted({w.regularizer for w in watches})  # the order draw_sweep's table gives
+    # the order draw_sweep's table gives, then the runs started at sigma 1
+    kinds = sorted({(getattr(w, "init", "paper") == "unit", w.regularizer) for w in watches})
     settings = sorted({w.setting for w in watches})
     styles = ["-", "--", ":", "-."]
     panels = [("product", "product of layer sigmas (bound)", "log"),
@@ -262,16 +268,18 @@ def draw_sweep_lipschitz(fig: Figure, watches: Sequence, labels: Mapping[str, st
     axes = fig.subplots(1, len(panels))
     for ax, (attr, title, scale) in zip(axes, panels, strict=True):
         for w in watches:
+            unit = getattr(w, "init", "paper") == "unit"
+            name = labels.get(w.regularizer, w.regularizer) + (", init at sigma 1" if unit else "")
             ax.plot(w.steps, getattr(w, attr), lw=1.2,
-                    color=f"C{regs.index(w.regularizer)}",
+                    color=f"C{kinds.index((unit, w.regularizer))}",
                     ls=styles[settings.index(w.setting) % len(styles)],
-                    label=f"{w.setting}, {labels.get(w.regularizer, w.regularizer)}")
+                    label=f"{w.setting}, {name}")
         ax.set_yscale(scale)
         ax.set_xlabel("generator step")
         ax.set_title(title, fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
     axes[1].axhline(1.0, color="0.5", lw=0.8, ls=":")  # SN's target for every layer
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=max(len(names), 1), fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    ncol = max(len(names), 1) if len(names) <= 4 else (len(names) + 1) // 2
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08 if ncol == len(names) else 0.14, 1, 1))
