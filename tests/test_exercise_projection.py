@@ -113,3 +113,49 @@ def test_a_d_left_in_training_mode_fails():
 
     with pytest.raises(ExerciseFailed, match="D unchanged"):
         check_projection_discriminator(trains)
+
+
+@pytest.mark.parametrize("check", [check_projection_term, check_projection_discriminator])
+def test_a_result_instead_of_the_function_is_a_value_error(check):
+    with pytest.raises(ValueError, match="pass your function itself"):
+        check(1.0)
+
+
+def test_a_stub_called_by_the_whole_output_is_named():
+    def stub(phi, embed, y):
+        raise NotImplementedError()
+
+    def whole(D, x, y):
+        phi = D.features(x)
+        return D.linear(phi).squeeze(1) + stub(phi, D.embed, y)
+
+    with pytest.raises(NotImplementedError, match="calls stub, which is not written yet"):
+        check_projection_discriminator(whole)
+
+
+def test_nan_exit_and_endless_loops_are_failed_checks(monkeypatch):
+    import sys
+
+    import sngan_edu.course.exercises.core as core
+
+    with pytest.raises(ExerciseFailed, match="nan or inf"):
+        check_projection_term(lambda phi, embed, y: (embed(y) * phi).sum(1) / 0)
+    with pytest.raises(ExerciseFailed, match=re.escape("sys.exit()")):
+        check_projection_term(lambda phi, embed, y: sys.exit(1))
+    monkeypatch.setattr(core, "TIME_LIMIT_S", 1.0)
+
+    def endless(phi, embed, y):
+        while True:
+            pass
+
+    with pytest.raises(ExerciseFailed, match="time limit"):
+        check_projection_term(endless)
+
+
+def test_inputs_written_in_place_fail():
+    def in_place(phi, embed, y):
+        phi.mul_(embed(y))
+        return phi.sum(1)
+
+    with pytest.raises(ExerciseFailed, match="phi unchanged"):
+        check_projection_term(in_place)
