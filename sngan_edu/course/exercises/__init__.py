@@ -24,7 +24,9 @@ One module per exercise notebook:
 - :mod:`~sngan_edu.course.exercises.hinge_and_modes` (04): hinge losses, mode coverage, an SN
   discriminator for the ring;
 - :mod:`~sngan_edu.course.exercises.discriminator_step` (05): one discriminator step, one
-  generator step with the average of G's weights.
+  generator step with the average of G's weights;
+- :mod:`~sngan_edu.course.exercises.projection` (07): the projection term of the projection
+  discriminator, and its whole output.
 """
 
 from sngan_edu.course.exercises.core import TICK, ExerciseFailed
@@ -46,6 +48,10 @@ from sngan_edu.course.exercises.lipschitz import (
     check_lipschitz_bound,
 )
 from sngan_edu.course.exercises.power_iteration import check_power_iteration, check_track_sigma
+from sngan_edu.course.exercises.projection import (
+    check_projection_discriminator,
+    check_projection_term,
+)
 from sngan_edu.course.exercises.sn_layer import (
     check_sn_forward,
     check_sn_gradient,
@@ -70,5 +76,7 @@ __all__ = [
     "check_sn_ring_discriminator",
     "check_discriminator_step",
     "check_generator_step",
+    "check_projection_term",
+    "check_projection_discriminator",
     "reference_mode_coverage",
 ]
