@@ -5,7 +5,9 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
-NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p sngan_edu.course.nbval_facts \
+# `python -m pytest` puts the repository root on sys.path, so `-p tools.nbval_facts` (the facts
+# plugin, tests/notebook_facts/) is found.
+NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tools.nbval_facts \
 	--nbval-cell-timeout 1200 -p no:cacheprovider
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb notebooks/exercises/*.ipynb))
 
@@ -47,7 +49,7 @@ nbval-probe: $(STAMP)
 	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check sngan_edu tests benchmarks notebooks
+	$(BIN)/ruff check sngan_edu tests benchmarks notebooks tools
 
 # sngan-edu lab: JupyterLab with the course's defaults (sngan_edu/assets/jupyter/, no news
 # pop-up), here on notebooks/ itself (elsewhere it copies the notebooks into a folder first).
@@ -58,7 +60,7 @@ lab: $(STAMP)
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb
 notebooks: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)
-	$(BIN)/python -m sngan_edu.course.execute execute $(NOTEBOOKS)
+	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
 constraints: $(STAMP)
 	{ echo "# Exact versions the stored notebook outputs were produced with. Regenerate: make constraints"; \
