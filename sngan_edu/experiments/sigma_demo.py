@@ -101,11 +101,6 @@ def train_sigma_demo(
     return history
 
 
-def final_normalized_sigmas(history: SigmaHistory) -> dict[str, float]:
-    """The last recorded sigma(W / estimate) of each layer."""
-    return {name: records[-1][3] for name, records in history.items() if records}
-
-
 def max_normalized_sigma(history: SigmaHistory, after_step: int = 0) -> float:
     """The largest sigma(W / estimate) over all layers and records after ``after_step``."""
     values = [r[3] for records in history.values() for r in records if r[0] > after_step]
