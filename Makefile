@@ -11,11 +11,12 @@ NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sa
 	--nbval-cell-timeout 1200 -p no:cacheprovider
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb notebooks/exercises/*.ipynb))
 
-.PHONY: help setup demo test unit nbval nbval-probe lint lab notebooks constraints clean
+.PHONY: help setup demo check test unit nbval nbval-probe lint lab notebooks constraints clean
 
 help:
 	@echo "make demo   - set up .venv and run the notebook series headless into runs/<date-time>/"
-	@echo "make test   - set up .venv, run unit tests and pytest --nbval on every notebook"
+	@echo "make check  - ruff and the fast unit tests (those not marked slow): about a minute"
+	@echo "make test   - set up .venv, run every unit test (slow ones too) and pytest --nbval on every notebook"
 	@echo "make lab    - open JupyterLab on the course"
 	@echo "make notebooks - re-execute notebooks in place (refresh stored outputs)"
 
@@ -30,6 +31,11 @@ demo: $(STAMP)
 	$(BIN)/python -m sngan_edu.course.demo
 
 test: unit nbval
+
+# The fast tier while editing: ruff, then the unit tests not marked slow (tests/conftest.py marks
+# the slow ones: wheel, DDP, compile, papermill, benchmark scripts, long training runs).
+check: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests --ignore=tests/browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser

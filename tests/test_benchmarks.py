@@ -58,6 +58,7 @@ def test_critic_step_times_cover_every_method_and_leave_the_critics_untouched():
                                        torch.randn(8, 2), torch.randn(8, 2), repeats=1)
 
 
+@pytest.mark.slow  # runs the benchmark script
 def test_critic_steps_script_prints_a_ratio_per_method(capsys):
     from sngan_edu.experiments.critics import CRITIC_METHODS
 
