@@ -6,6 +6,7 @@ tests of other files by node id prefix (relative to tests/), so their files need
 """
 
 import pytest
+import torch
 
 from sngan_edu import sn
 
@@ -42,6 +43,17 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.nodeid.removeprefix("tests/").startswith(SLOW):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module (tiny tensors: faster, and steady on a busy CPU); the
+    thread count is restored after it. Use: ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

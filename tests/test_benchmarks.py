@@ -59,14 +59,10 @@ def test_critic_step_times_cover_every_method_and_leave_the_critics_untouched():
 
 
 @pytest.mark.slow  # runs the benchmark script
-def test_critic_steps_script_prints_a_ratio_per_method(capsys):
+def test_critic_steps_script_prints_a_ratio_per_method(capsys, one_thread):
     from sngan_edu.experiments.critics import CRITIC_METHODS
 
-    threads = torch.get_num_threads()
-    try:
-        load("critic_steps").main(["--batch", "16", "--rounds", "2"])
-    finally:
-        torch.set_num_threads(threads)
+    load("critic_steps").main(["--batch", "16", "--rounds", "2", "--threads", "1"])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[1:]] == list(CRITIC_METHODS)
     assert lines[1].endswith("x1.00 of none")
