@@ -10,6 +10,10 @@ import torch
 
 from sngan_edu import sn
 
+# torch seeds its global generator at random when it starts: seeded here, the modules that test
+# files build while pytest collects them (parametrize arguments) have the same weights every run.
+torch.manual_seed(0)
+
 #: Tests that take more than a few seconds: subprocesses (torchrun, compile, nbgrader,
 #: papermill, benchmark scripts) and training runs.
 SLOW = (
