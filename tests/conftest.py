@@ -23,7 +23,11 @@ SLOW = (
     "test_student.py::test_student_copy_fails_every_check_with_not_implemented",  # papermill
     "test_student.py::test_solution_passes_every_check",
     "test_student.py::test_an_endless_loop_in_a_returned_copy_fails_its_check_under_papermill",
-    "test_keras_appendix.py::test_notebook_",  # execute the appendix's cells (notebook_state)
+    # the Keras appendix's cells, executed once for these (notebook_state)
+    "test_keras_appendix.py::test_notebook_comparison_table",
+    "test_keras_appendix.py::test_notebook_stored_kernel_table",
+    "test_keras_appendix.py::test_notebook_gradient_numbers",
+    "test_keras_appendix.py::test_notebook_training_and_inference_table",
     # training runs of run_sngan (digits_run and its own runs)
     "test_sngan_run.py::test_a_run_writes_its_folder",
     "test_sngan_run.py::test_a_resumed_run_continues_the_same_run",
