@@ -15,7 +15,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb
 
 help:
 	@echo "make demo   - set up .venv and run the notebook series headless into runs/<date-time>/"
-	@echo "make check  - ruff and the fast unit tests (those not marked slow): about a minute"
+	@echo "make check  - ruff and the fast unit tests (those not marked slow)"
 	@echo "make test   - set up .venv, run every unit test (slow ones too) and pytest --nbval on every notebook"
 	@echo "make lab    - open JupyterLab on the course"
 	@echo "make notebooks - re-execute notebooks in place (refresh stored outputs)"
