@@ -5,15 +5,18 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
-NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p sngan_edu.course.nbval_facts \
+# `python -m pytest` puts the repository root on sys.path, so `-p tools.nbval_facts` (the facts
+# plugin, tests/notebook_facts/) is found.
+NBVAL := pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tools.nbval_facts \
 	--nbval-cell-timeout 1200 -p no:cacheprovider
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb instructor/exercises/*.ipynb))
 
-.PHONY: help setup demo test unit nbval nbval-probe lint lab notebooks constraints clean
+.PHONY: help setup demo check test unit nbval nbval-probe lint lab notebooks constraints clean
 
 help:
 	@echo "make demo   - set up .venv and run the notebook series headless into runs/<date-time>/"
-	@echo "make test   - set up .venv, run unit tests and pytest --nbval on every notebook"
+	@echo "make check  - ruff and the fast unit tests (those not marked slow)"
+	@echo "make test   - set up .venv, run every unit test (slow ones too) and pytest --nbval on every notebook"
 	@echo "make lab    - open JupyterLab on the course"
 	@echo "make notebooks - re-execute notebooks in place (refresh stored outputs)"
 
@@ -28,6 +31,11 @@ demo: $(STAMP)
 	$(BIN)/python -m sngan_edu.course.demo
 
 test: unit nbval
+
+# The fast tier while editing: ruff, then the unit tests not marked slow (tests/conftest.py marks
+# the slow ones: wheel, DDP, compile, papermill, benchmark scripts, long training runs).
+check: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests --ignore=tests/browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser
@@ -47,7 +55,7 @@ nbval-probe: $(STAMP)
 	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check sngan_edu tests benchmarks notebooks instructor
+	$(BIN)/ruff check sngan_edu tests benchmarks notebooks instructor tools
 
 # sngan-edu lab: JupyterLab with the course's defaults (sngan_edu/assets/jupyter/, no news
 # pop-up), here on notebooks/ itself (elsewhere it copies the notebooks into a folder first).
@@ -58,7 +66,7 @@ lab: $(STAMP)
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_svd_vs_power_iteration.ipynb
 notebooks: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)
-	$(BIN)/python -m sngan_edu.course.execute execute $(NOTEBOOKS)
+	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m sngan_edu.course.student --force
 
 constraints: $(STAMP)

@@ -460,7 +460,7 @@ def run_all(s: Settings) -> list[dict[str, Any]]:
                        lambda: plain_runner(std, s, amp="bf16"), s))
     add(throughput_row("engine, standard CNN, fp32, per-tensor Adam", std,
                        lambda: engine_runner(std, s, fused_adam=False), s,
-                       note="fused_adam=False (the default before: it is on for CUDA now)"))
+                       note="fused_adam=False (the default fuses Adam on CUDA)"))
     add(throughput_row("engine, standard CNN, fp32, indices drawn on the device", std,
                        lambda: engine_runner(std, s, device_sampler=True), s,
                        note="no host-to-device index copy per batch (ImageData draws on the "

@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch intra-op threads (default 1; 0 = torch's default, one per core). On the "
-        "2-core machine this was written on, 2 threads made svdvals of 128 x 576 ~350x slower "
+        help="torch intra-op threads (default 1; 0 = torch's default, one per core). On a "
+        "2-core machine, 2 threads made svdvals of 128 x 576 ~350x slower "
         "(2.8 s vs 7.9 ms) and the timings meaningless; one thread gives stable comparisons.",
     )
     args = parser.parse_args(argv)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -40,7 +41,7 @@ import torch
 
 from sngan_edu.data.toy import DATASETS, make_sampler
 from sngan_edu.experiments.toy_runs import TOY_METHODS, toy_gan
-from sngan_edu.metrics.toy import N_EVAL_SAMPLES, format_results_table, summarize_runs, toy_metrics
+from sngan_edu.metrics.toy import N_EVAL_SAMPLES, format_results_table, toy_metrics
 from sngan_edu.train.trainer import Trainer
 
 
@@ -60,6 +61,47 @@ def run_one(method: str, dataset: str, steps: int, seed: int) -> dict:
     return {"dataset": dataset, "method": method, "seed": seed, "steps": trainer.step,
             "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), **m.as_dict(),
             "samples": samples.numpy()}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize_runs(runs: list[dict]) -> list[dict]:
+    """Mean and sample std over seeds per (dataset, method), in first-seen order.
+
+    ``runs`` are dicts with dataset, method, modes, high_quality, reverse_kl, seconds and
+    cpu_seconds (as :func:`run_one` returns them). Runs with no high-quality sample have NaN
+    reverse KL; they are left out of the KL mean and counted in ``kl_undefined``.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["dataset"], r["method"]), []).append(r)
+    summary = []
+    for (dataset, method), rows in groups.items():
+        modes = _mean_std([float(r["modes"]) for r in rows])
+        hq = _mean_std([float(r["high_quality"]) for r in rows])
+        kl = _mean_std([float(r["reverse_kl"]) for r in rows])
+        secs = _mean_std([float(r["seconds"]) for r in rows])
+        cpu = [float(r["cpu_seconds"]) for r in rows]  # one thread: robust to machine load
+        summary.append({
+            "dataset": dataset, "method": method, "seeds": len(rows),
+            "n_modes": rows[0]["n_modes"], "steps": rows[0]["steps"],
+            "modes_mean": modes[0], "modes_std": modes[1],
+            "hq_mean": hq[0], "hq_std": hq[1],
+            "kl_mean": kl[0], "kl_std": kl[1],
+            "kl_undefined": sum(math.isnan(float(r["reverse_kl"])) for r in rows),
+            "full_coverage": sum(r["modes"] == r["n_modes"] for r in rows),
+            "seconds_mean": secs[0], "seconds_max": max(float(r["seconds"]) for r in rows),
+            "cpu_seconds_mean": _mean_std(cpu)[0], "cpu_seconds_max": max(cpu),
+        })
+    return summary
 
 
 def run_key(run: dict) -> str:

@@ -13,6 +13,7 @@ from sngan_edu.experiments import lipschitz_runs
 from sngan_edu.experiments.lipschitz_runs import DiscriminatorWatch, watch_discriminator
 
 
+@pytest.mark.slow  # two short training runs
 def test_a_watch_records_every_layer_and_both_gradient_norms():
     sn = watch_discriminator("D", "sn", steps=4, every=2)
     none = watch_discriminator("D", "none", steps=4, every=2)
@@ -29,6 +30,7 @@ def test_a_watch_records_every_layer_and_both_gradient_norms():
     assert none.largest_layer[0] == max(values[0] for values in none.layers.values())
 
 
+@pytest.mark.slow  # trains twice
 def test_watching_does_not_change_the_run(monkeypatch):
     seen = {}
     real_fit = lipschitz_runs.Trainer.fit

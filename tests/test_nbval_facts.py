@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]  # tools/ lives here
 
 
 def _project(tmp_path, facts: str):
@@ -23,9 +26,10 @@ def _project(tmp_path, facts: str):
     (tmp_path / "tests" / "notebook_facts" / "lesson.py").write_text(facts)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p",
-         "sngan_edu.course.nbval_facts", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         "tools.nbval_facts", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
          "-o", "addopts=", str(tmp_path / "lesson.ipynb")],
         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
     )
 
 

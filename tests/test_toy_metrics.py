@@ -65,29 +65,19 @@ def test_bad_shapes_are_value_errors():
         mode_metrics(torch.zeros(5, 2), MEANS, 0.0)
 
 
-def test_summaries_over_seeds():
-    from sngan_edu.metrics.toy import format_published_table, format_results_table, summarize_runs
+def test_results_tables():
+    from sngan_edu.metrics.toy import format_published_table, format_results_table
 
-    def run(method, seed, modes, hq, kl):
-        return {"dataset": "grid", "method": method, "seed": seed, "steps": 10, "n_modes": 25,
-                "modes": modes, "high_quality": hq, "reverse_kl": kl, "seconds": 2.0 + seed,
-                "cpu_seconds": 1.0 + 2 * seed}
-
-    runs = [run("sn", 0, 25, 90.0, 0.02), run("sn", 1, 24, 94.0, 0.04),
-            run("gan", 0, 0, 0.0, math.nan), run("gan", 1, 3, 10.0, 1.5)]
-    rows = summarize_runs(runs)
-    assert [(r["method"], r["seeds"]) for r in rows] == [("sn", 2), ("gan", 2)]
-    sn, gan = rows
-    assert sn["modes_mean"] == 24.5 and sn["modes_std"] == pytest.approx(math.sqrt(0.5))
-    assert sn["hq_mean"] == 92.0 and sn["kl_mean"] == pytest.approx(0.03)
-    assert sn["full_coverage"] == 1 and sn["seconds_mean"] == 2.5
-    assert sn["cpu_seconds_mean"] == 2.0 and sn["cpu_seconds_max"] == 3.0
-    old_file = summarize_runs([{k: v for k, v in r.items() if k != "cpu_seconds"} for r in runs])
-    assert math.isnan(old_file[0]["cpu_seconds_mean"])  # results written before CPU times
-    assert gan["kl_mean"] == 1.5 and gan["kl_std"] == 0.0 and gan["kl_undefined"] == 1
-    table = format_results_table(rows)
-    assert "24.5" in table and "KL undefined in 1" in table
-    assert "24.8 / 93.6 / 0.04" in format_published_table()
+    row = {"dataset": "grid", "method": "sn", "seeds": 2, "steps": 10, "modes_mean": 24.5,
+           "modes_std": 0.7, "hq_mean": 92.0, "hq_std": 2.8, "kl_mean": 0.03, "kl_std": 0.01,
+           "full_coverage": 1, "kl_undefined": 1, "seconds_mean": 2.5, "cpu_seconds_mean": 2.0}
+    table = format_results_table([row]).splitlines()
+    assert " ".join(table[1].split()) == (
+        "grid sn 2 10 24.5 +- 0.7 92.0 +- 2.8 0.03 +- 0.01 1/2 2 2 (KL undefined in 1)")
+    assert "wall s" not in format_results_table([row], seconds=False)
+    # every published row, in the modes / % high quality / reverse KL order of the papers
+    published = format_published_table()
+    assert "24.8 / 93.6 / 0.04" in published and "8 / 52.9 / -" in published
 
 
 def test_modes_reached_counts_where_the_mass_goes_quality_ignored():

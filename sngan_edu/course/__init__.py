@@ -1,1 +1,1 @@
-"""Course tooling: notebook setup, exercise checks, student copies, demo, re-run, rescore."""
+"""Course tooling: notebook setup, exercise checks, student copies, demo, rescore."""

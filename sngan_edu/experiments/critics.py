@@ -18,9 +18,7 @@ keep D Lipschitz in their own way, which the recorded gaps and gradient-norm lan
 
 from __future__ import annotations
 
-import copy
 import functools
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -251,26 +249,3 @@ def snapshot_landscapes(
             grids[(method, step)] = gradient_norm_grid(critic, xlim, ylim, n)
     return grids
 
-
-def time_critic_steps(
-    critics: Mapping[str, nn.Module],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    repeats: int = 30,
-) -> dict[str, float]:
-    """Median seconds of one critic step per method, measured interleaved (fair under load).
-
-    Keys of ``critics`` are methods; each critic is deep-copied so training state is untouched.
-    """
-    timed = {}
-    for method, critic in critics.items():
-        _check_method(method)
-        c = copy.deepcopy(critic)
-        timed[method] = (c, torch.optim.Adam(c.parameters(), lr=1e-4))
-    samples: dict[str, list[float]] = {m: [] for m in timed}
-    for _ in range(repeats):
-        for method, (c, opt) in timed.items():
-            start = time.perf_counter()
-            critic_step(c, opt, real, fake, method)
-            samples[method].append(time.perf_counter() - start)
-    return {m: sorted(s)[len(s) // 2] for m, s in samples.items()}

@@ -39,7 +39,7 @@ def _bce_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
 
     Same value as ``vanilla_d_loss`` (softplus), but its gradients differ in the last bits, and
     Adam's first steps amplify those until the demo's stored sigmas (notebook 03) change in the
-    second decimal; this keeps the arithmetic the demo was recorded with.
+    second decimal: notebook 03's stored sigmas come from this arithmetic.
     """
     return F.binary_cross_entropy_with_logits(
         d_real, torch.ones_like(d_real)
@@ -100,11 +100,6 @@ def train_sigma_demo(
         # different weights (joint=False shows that choice).
         discriminator_step(D, opt, real, fake, _bce_d_loss, joint=joint)
     return history
-
-
-def final_normalized_sigmas(history: SigmaHistory) -> dict[str, float]:
-    """The last recorded sigma(W / estimate) of each layer."""
-    return {name: records[-1][3] for name, records in history.items() if records}
 
 
 def max_normalized_sigma(history: SigmaHistory, after_step: int = 0) -> float:

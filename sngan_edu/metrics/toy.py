@@ -109,51 +109,9 @@ PUBLISHED: dict[str, dict[str, tuple[float, float, float | None]]] = {
 }
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def summarize_runs(runs: list[dict]) -> list[dict]:
-    """Mean and sample std over seeds per (dataset, method), in first-seen order.
-
-    ``runs`` are dicts with dataset, method, modes, high_quality, reverse_kl, seconds (as written
-    by benchmarks/toy_modes.py). Runs with no high-quality sample have NaN reverse KL; they are
-    left out of the KL mean and counted in ``kl_undefined``.
-    """
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["dataset"], r["method"]), []).append(r)
-    summary = []
-    for (dataset, method), rows in groups.items():
-        modes = _mean_std([float(r["modes"]) for r in rows])
-        hq = _mean_std([float(r["high_quality"]) for r in rows])
-        kl = _mean_std([float(r["reverse_kl"]) for r in rows])
-        secs = _mean_std([float(r["seconds"]) for r in rows])
-        # CPU time of the one-thread run (robust to machine load); older files lack it.
-        cpu = [float(r["cpu_seconds"]) for r in rows if "cpu_seconds" in r]
-        summary.append({
-            "dataset": dataset, "method": method, "seeds": len(rows),
-            "n_modes": rows[0]["n_modes"], "steps": rows[0]["steps"],
-            "modes_mean": modes[0], "modes_std": modes[1],
-            "hq_mean": hq[0], "hq_std": hq[1],
-            "kl_mean": kl[0], "kl_std": kl[1],
-            "kl_undefined": sum(math.isnan(float(r["reverse_kl"])) for r in rows),
-            "full_coverage": sum(r["modes"] == r["n_modes"] for r in rows),
-            "seconds_mean": secs[0], "seconds_max": max(float(r["seconds"]) for r in rows),
-            "cpu_seconds_mean": _mean_std(cpu)[0] if cpu else math.nan,
-            "cpu_seconds_max": max(cpu) if cpu else math.nan,
-        })
-    return summary
-
-
 def format_results_table(summary: list[dict], seconds: bool = True) -> str:
-    """A fixed-width text table of :func:`summarize_runs` rows (mean +- std over seeds).
+    """A fixed-width text table of a toy study's ``summary`` rows (mean +- std over seeds, as
+    benchmarks/toy_modes.py writes them).
 
     With ``seconds``, the mean wall time and CPU time of one run are appended.
     """
@@ -169,7 +127,7 @@ def format_results_table(summary: list[dict], seconds: bool = True) -> str:
                 f"{row['kl_mean']:5.2f} +-{row['kl_std']:5.2f} "
                 f"{row['full_coverage']:>4d}/{row['seeds']:<4d}")
         if seconds:
-            line += f" {row['seconds_mean']:6.0f} {row.get('cpu_seconds_mean', math.nan):6.0f}"
+            line += f" {row['seconds_mean']:6.0f} {row['cpu_seconds_mean']:6.0f}"
         if row["kl_undefined"]:
             line += f"  (KL undefined in {row['kl_undefined']})"
         lines.append(line)

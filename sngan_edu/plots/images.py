@@ -2,7 +2,7 @@
 
 Images are tensors (N, C, H, W) in [-1, 1], as the generators produce them. Grids are made by
 torchvision's ``make_grid``; :func:`save_grid` (which writes them as PNG files) lives in
-:mod:`sngan_edu.data.grids`, where training runs can use it, and is imported here as before.
+:mod:`sngan_edu.data.grids`, where training runs use it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torchvision.utils import make_grid
 
 from sngan_edu import regularizers
 from sngan_edu.data.grids import GRID_NROW, GRID_PADDING, VALUE_RANGE
-from sngan_edu.data.grids import save_grid as save_grid  # re-exported for the notebooks
+from sngan_edu.data.grids import save_grid as save_grid  # re-exported: tests/test_sweep.py
 from sngan_edu.metrics.images import least_confident
 
 REGULARIZER_LABELS = regularizers.labels()  # {"sn": "SN", ..., "none": "unnormalized"}
@@ -109,24 +109,6 @@ def draw_progress(
         ax_metric.legend(fontsize=7, loc="lower right")
     ax_metric.set_xlabel("generator step")
     ax_metric.set_title("classifier scores", fontsize=9)
-    fig.tight_layout()
-
-
-def draw_metric_history(
-    fig: Figure, runs: Mapping[str, Sequence[Mapping[str, float]]],
-    keys: Sequence[str] = ("classes", "confidence", "fd"),
-) -> None:
-    """One panel per metric, one line per run (e.g. {"SN": rows, "no SN": rows})."""
-    axes = fig.subplots(1, len(keys))
-    for ax, key in zip(axes, keys, strict=True):
-        for label, rows in runs.items():
-            rows = [r for r in rows if key in r]
-            ax.plot([r["step"] for r in rows], [r[key] for r in rows], "o-", ms=3, label=label)
-        ax.set_xlabel("generator step")
-        ax.set_title(key, fontsize=9)
-        if key == "fd":
-            ax.set_yscale("log")
-    axes[0].legend(fontsize=7)
     fig.tight_layout()
 
 

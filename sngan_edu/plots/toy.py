@@ -183,18 +183,3 @@ def draw_training(
     ax_l.set_title("losses", fontsize=9)
     fig.tight_layout()
 
-
-def draw_method_grid(
-    fig: Figure,
-    samples: Mapping[str, Mapping[str, torch.Tensor]],
-    titles: Mapping[str, Mapping[str, str]] | None = None,
-) -> None:
-    """Final samples: one row per dataset, one column per method (``samples[dataset][method]``)."""
-    datasets = list(samples)
-    methods = list(next(iter(samples.values())))
-    axes = fig.subplots(len(datasets), len(methods), squeeze=False)
-    for row, dataset in enumerate(datasets):
-        for col, method in enumerate(methods):
-            title = titles[dataset][method] if titles else method
-            draw_samples(axes[row][col], samples[dataset][method], dataset, title=title)
-    fig.tight_layout()

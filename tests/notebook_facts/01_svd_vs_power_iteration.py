@@ -1,6 +1,6 @@
 """Facts about notebooks/01_svd_vs_power_iteration.ipynb, run in its kernel after its last cell.
 
-Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The cells whose
+Its variables are this file's globals (see tools/nbval_facts.py). The cells whose
 output is not compared (trained discriminators, timings) and the figures the text reads are
 checked here, with margins that hold on any CPU.
 """

@@ -1,6 +1,6 @@
 """Facts about notebooks/02_lipschitz_constraints.ipynb, run in its kernel after its last cell.
 
-Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The trained
+Its variables are this file's globals (see tools/nbval_facts.py). The trained
 critics' outputs are not compared digit by digit (training amplifies last-bit differences
 between CPU types); what the text relies on is asserted here with wide margins.
 """

@@ -1,6 +1,6 @@
 """Facts about notebooks/03_spectral_norm_layer.ipynb, run in its kernel after its last cell.
 
-Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The sigma demo's
+Its variables are this file's globals (see tools/nbval_facts.py). The sigma demo's
 digits depend on the CPU's float kernels (training amplifies last-bit rounding), so its cells
 are not compared; what the text says of them is asserted here.
 """

@@ -1,5 +1,5 @@
 """Facts about notebook 04 as executed: run in its kernel after its last cell (see
-sngan_edu.course.nbval_facts), so the names below are the notebook's variables."""
+tools.nbval_facts), so the names below are the notebook's variables."""
 
 import math
 

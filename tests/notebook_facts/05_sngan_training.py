@@ -1,6 +1,6 @@
 """Facts about notebooks/05_sngan_training.ipynb, run in its kernel after its last cell.
 
-Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The training run's
+Its variables are this file's globals (see tools/nbval_facts.py). The training run's
 digits differ between CPU types (training amplifies last-bit rounding), so its cells carry the
 nbval-ignore-output tag; what the prose says of them, and what a healthy run of the defaults
 reaches on any machine (all three stored SN seeds did, with margin: REPRODUCING.md), is asserted

@@ -1,5 +1,5 @@
 """Facts about notebook 06 as executed: run in its kernel after its last cell (see
-sngan_edu.course.nbval_facts), so the names below are the notebook's variables. The quotes of
+tools.nbval_facts), so the names below are the notebook's variables. The quotes of
 the stored study in its prose are checked by tests/test_stored_results.py."""
 
 

@@ -1,6 +1,6 @@
 """Facts about notebooks/appendix_evaluating_gans.ipynb, run in its kernel after its last cell.
 
-Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The prose reads
+Its variables are this file's globals (see tools/nbval_facts.py). The prose reads
 orderings and rates off the printed scores; they are asserted here, independently of the
 printed digits, against the known formulas (s/sqrt(n), the FD of identical distributions).
 """

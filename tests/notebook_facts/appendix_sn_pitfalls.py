@@ -1,6 +1,6 @@
 """Facts about notebooks/appendix_sn_pitfalls.ipynb, run in its kernel after its last cell.
 
-Its variables are this file's globals (see sngan_edu/course/nbval_facts.py). The training cells
+Its variables are this file's globals (see tools/nbval_facts.py). The training cells
 (EMA, refresh, the two sigma demos) are not compared digit by digit: training amplifies
 last-bit differences between CPU types. What the text says of them is asserted here, with
 thresholds that hold for every seed stored by benchmarks/sn_pitfalls_seeds.py (a different CPU

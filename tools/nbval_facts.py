@@ -1,4 +1,4 @@
-"""A pytest plugin for `pytest --nbval -p sngan_edu.course.nbval_facts`: facts about notebooks.
+"""A pytest plugin for `python -m pytest --nbval -p tools.nbval_facts`: facts about notebooks.
 
 A notebook NAME.ipynb with a file tests/notebook_facts/NAME.py gets one more test item, "facts",
 run right after nbval has executed and compared its last cell. The facts file is executed in the

@@ -1,6 +1,6 @@
-"""Maintainer tools for the notebooks: re-execute them in place so stored outputs are fresh.
+"""Re-execute notebooks in place so their stored outputs match the code (`make notebooks`).
 
-    python -m sngan_edu.course.execute execute notebooks/01_svd_vs_power_iteration.ipynb
+    python tools/execute_notebooks.py notebooks/01_svd_vs_power_iteration.ipynb [...]
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ def execute_in_place(path: str | Path, timeout: int = 1800) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("execute", help="re-execute notebooks in place")
-    run.add_argument("notebooks", nargs="+")
+    parser.add_argument("notebooks", nargs="+", help="the .ipynb files to re-execute")
     args = parser.parse_args(argv)
     for notebook in args.notebooks:
         seconds = execute_in_place(notebook)
