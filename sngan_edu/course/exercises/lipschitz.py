@@ -372,7 +372,7 @@ def check_gradient_penalty(gradient_penalty: Callable[..., Any]) -> None:
 def reference_conv_operator_norm(weight: torch.Tensor, input_shape: tuple[int, int, int],
                                  stride: int, padding: int) -> float:
     """sigma of the convolution as a linear map on (C, H, W) inputs: SVD of its dense matrix."""
-    from sngan_edu.spectral import conv_to_dense
+    from sngan_edu.conv_norm import conv_to_dense
 
     dense = conv_to_dense(weight.double(), input_shape, stride=stride, padding=padding)
     return float(torch.linalg.svdvals(dense)[0])
