@@ -138,7 +138,7 @@ def test_a_run_writes_its_folder(digits_run):
     assert len(sigma) == 8  # 7 convs + the dense layer of D are spectrally normalized
     assert all([r[0] for r in records] == list(range(5)) for records in sigma.values())
     state = checkpoint.load(out / "checkpoint.pt")
-    assert state["step"] == 4 and state["config"] == digits_run.config.parameters()
+    assert state["step"] == 4 and state["config"] == digits_run.config.settings()
     assert digits_run.config.channels_last  # NHWC conv weights: the default of a run
 
 
@@ -264,7 +264,7 @@ def test_resume_needs_a_checkpoint_of_the_same_run_not_past_steps(digits_run, fi
                                          r"already past it; use steps >= 4"):
         run_sngan(replace(config, steps=3), progress=False)
     state = checkpoint.load(finished / "checkpoint.pt")  # the parameters travel with it
-    assert state["metadata"]["run_parameters"] == digits_run.config.parameters()
+    assert state["config"] == digits_run.config.settings()
 
 
 def test_a_locked_folder_is_refused_and_a_stale_lock_taken_over(digits_run, tmp_path):

@@ -197,6 +197,10 @@ def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
     assert_bit_identical(full_state(reference), full_state(longer))
     with pytest.raises(ValueError, match="different config.*loss"):
         Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, loss="vanilla"))
+    with pytest.raises(ValueError, match=r"different config \(lr: saved 0.001 vs now 0.0005"):
+        Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, lr=5e-4))
+    with pytest.raises(ValueError, match=r"different config \(gp_lambda: saved 10.0 vs now 1"):
+        Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, gp_lambda=1.0))
 
 
 def test_checkpoint_loads_with_weights_only_and_is_written_atomically(tmp_path):

@@ -311,8 +311,7 @@ def _train_and_write(setup: RunSetup, callbacks: Sequence[Callback]) -> RunResul
     cfg, out = setup.config, setup.out
     own = [SigmaLogger(every=max(1, cfg.steps // 40), exact=True),
            MetricEval(cfg.eval_every, sample_evaluator(setup))]
-    trainer = Trainer(setup.G, setup.D, setup.data.sample, cfg, [*own, *callbacks],
-                      metadata={"run_parameters": cfg.parameters()})
+    trainer = Trainer(setup.G, setup.D, setup.data.sample, cfg, [*own, *callbacks])
     start_step, start = trainer.step, time.perf_counter()
     trainer.fit()
     fit_seconds = time.perf_counter() - start

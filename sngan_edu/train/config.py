@@ -111,6 +111,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _validate(self)
+        # Resolved once here (ValueError for an unknown or missing device); frozen from now on.
         object.__setattr__(self, "torch_device", resolve_device(self.device))
         object.__setattr__(self, "optimizer", _optimizer(self))
 
@@ -140,6 +141,10 @@ class RunConfig:
         other field that differs from its default (``progress`` aside)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "progress"
                 and (f.metadata["notebook"] or getattr(self, f.name) != f.default)}
+
+    def settings(self) -> dict[str, Any]:
+        """Every field but ``progress``: what a checkpoint holds and a resumed run compares."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "progress"}
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (checked again)."""
@@ -208,7 +213,6 @@ def _validate(c: RunConfig) -> None:
     _check_optimizer(c)
     _check_numbers(c)
     check_categories(c.z_categories, c.z_dim)
-    resolve_device(c.device)
 
 
 def _check_widths(c: RunConfig) -> None:

@@ -125,29 +125,19 @@ def clear_run(out: Path) -> None:
         ckpt.remove_orphans(out / name)
 
 
-def saved_parameters(out: Path, state: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The run parameters of the checkpoint ``state`` (kept in it since they exist), else of
-    ``out/metrics.json``, else None."""
-    saved = (state.get("metadata") or {}).get("run_parameters")
-    if saved is None and (out / METRICS_FILE).is_file():
-        saved = read_metrics(out)["parameters"]
-    return saved
-
-
 def check_resumable(config: RunConfig, out: Path) -> None:
     """ValueError unless ``out`` holds a checkpoint that ``config`` continues: the same run
-    parameters (those of :data:`RESUME_FREE_PARAMETERS` aside) and ``steps`` not below its step."""
+    settings (those of :data:`~sngan_edu.train.config.RESUME_FREE_FIELDS` aside) and ``steps``
+    not below its step."""
     path = out / ckpt.CHECKPOINT_NAME
     if not path.is_file():
         raise ValueError(f"resume=True but there is nothing to resume at {out}: no "
                          f"{ckpt.CHECKPOINT_NAME} in it; use resume=False to start a new run")
     state = ckpt.load(path)
-    saved = saved_parameters(out, state)
-    if saved is not None:
-        ckpt.check_same_config(
-            saved, config.parameters(), RESUME_FREE_FIELDS, path,
-            fix="resume=True continues a run only with its own parameters: set them back, or "
-                "use resume=False with overwrite=True (or another out_dir) to start afresh")
+    ckpt.check_same_config(
+        state["config"], config.settings(), RESUME_FREE_FIELDS, path,
+        fix="resume=True continues a run only with its own parameters: set them back, or use "
+            "resume=False with overwrite=True (or another out_dir) to start afresh")
     ckpt.check_not_past(config.steps, int(state["step"]), path,
                         fix=", or resume=False with overwrite=True to start afresh")
 
@@ -203,4 +193,4 @@ def claim_folder(config: RunConfig, out: Path) -> FolderLock | None:
 __all__ = ["METRICS_FILE", "RUN_FILES", "SIGMA_FILE", "MetricsRecord", "check_out_dir",
            "check_resumable",
            "check_run_folder", "claim_folder", "clear_run", "metrics_record", "read_metrics",
-           "run_files", "saved_parameters", "write_metrics"]
+           "run_files", "write_metrics"]

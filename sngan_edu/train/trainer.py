@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,11 @@ class Trainer:
     """Train ``G`` against ``D`` on batches from ``sample_real`` as ``config`` says.
 
     Construction checks its arguments, moves the models to the device, applies SN if asked,
-    builds the optimizers and, with ``resume=True``, loads the last checkpoint. ``metadata``
-    (plain values, e.g. a run's parameters) is stored in every checkpoint as it is.
+    builds the optimizers and, with ``resume=True``, loads the last checkpoint.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, sample_real: Sampler, config: RunConfig,
-                 callbacks: Sequence[Callback] = (), *,
-                 metadata: Mapping[str, Any] | None = None):
+                 callbacks: Sequence[Callback] = ()):
         if not isinstance(config, RunConfig):
             raise ValueError(f"config must be a RunConfig; got {type(config).__name__}")
         if not callable(sample_real):
@@ -80,7 +78,6 @@ class Trainer:
         if not all(isinstance(cb, Callback) for cb in callbacks):
             raise ValueError(f"callbacks must be Callback instances; got {list(callbacks)!r}")
         self.config, self.sample_real, self.callbacks = config, sample_real, list(callbacks)
-        self.metadata = dict(metadata or {})
         distributed.init(config.torch_device)  # joins torchrun's process group, if any
         self.device = distributed.local_device(config.torch_device)
         self.world_size, self.rank = distributed.world_size(), distributed.rank()
@@ -329,8 +326,7 @@ class Trainer:
             "rng_data": self.data_generator.get_state(),
             "rng_augment": self.augment_generator.get_state(),
             "history": self.history,
-            "config": self.config.parameters(),
-            "metadata": self.metadata,
+            "config": self.config.settings(),
         }
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
@@ -345,7 +341,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; ValueError if it came from an incompatible config."""
-        ckpt.check_same_config(state["config"], self.config.parameters(), RESUME_FREE_FIELDS,
+        ckpt.check_same_config(state["config"], self.config.settings(), RESUME_FREE_FIELDS,
                                self.checkpoint_path or "checkpoint")
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
