@@ -27,7 +27,7 @@ from sngan_edu.data.images import load_image_data
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.models.standard_cnn import Discriminator, Generator
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.trainer import Trainer
 
 DEFAULTS: dict[str, Any] = {"width": 0.5, "d_width": 0.125, "z_dim": 128, "steps": 3000,
@@ -56,10 +56,10 @@ def run_variant(name: str, seed: int) -> dict[str, Any]:
     G = Generator(z_dim=p["z_dim"], image_size=16, channels=1, width=p["width"],
                   z_categories=p["z_categories"])
     D = Discriminator(image_size=16, channels=1, width=p["d_width"])
-    config = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], z_dim=p["z_dim"],
-                         preset="D", n_dis=p["n_dis"], lr_g=p["lr_g"], lr_d=p["lr_d"],
-                         loss="hinge", regularizer="sn", seed=seed, device="cpu",
-                         g_ema=0.99, channels_last=True, progress=False)
+    config = RunConfig(steps=p["steps"], batch_size=p["batch_size"], z_dim=p["z_dim"],
+                       setting="D", n_dis=p["n_dis"], lr_g=p["lr_g"], lr_d=p["lr_d"],
+                       loss="hinge", regularizer="sn", seed=seed, device="cpu", g_ema=0.99,
+                       channels_last=True, progress=False, out_dir=None, cpu_threads=None)
     trainer = Trainer(G, D, data.sample, config)
     trainer.fit()
     classifier = load_classifier(DIGITS_CLASSIFIER, device="cpu")

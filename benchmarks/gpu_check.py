@@ -53,8 +53,9 @@ from torch import nn
 from sngan_edu.data.images import ImageData
 from sngan_edu.models import FAMILIES
 from sngan_edu.sn import layer_sigmas, spectral_norm_layers
-from sngan_edu.train.config import TrainConfig
-from sngan_edu.train.trainer import Trainer, compile_module
+from sngan_edu.train.accel import compile_module
+from sngan_edu.train.config import RunConfig
+from sngan_edu.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_05 = REPO / "notebooks" / "05_sngan_training.ipynb"
@@ -184,10 +185,12 @@ def engine_runner(arch: str, s: Settings, *, amp: str = "none", compile: bool | 
             idx = torch.randint(len(data), (n,), generator=gen, device=s.device)
             return data.as_float(data.images[idx])
 
-    config = TrainConfig(
-        steps=10**9, batch_size=batch or s.batch, z_dim=Z_DIM, preset="resnet",
+    config = RunConfig(
+        steps=10**9, batch_size=batch or s.batch, z_dim=Z_DIM, setting="resnet",
         n_dis=n_dis or s.n_dis, loss="hinge", regularizer="sn", device=str(s.device),
-        log_every=10**9, progress=False, amp=amp, compile=compile, fused_adam=fused_adam,
+        log_every=10**9, progress=False, amp=amp, torch_compile=bool(compile),
+        compile_mode=compile if isinstance(compile, str) else "default", fused_adam=fused_adam,
+        g_ema=None, out_dir=None, cpu_threads=None, channels_last=False,
     )
     trainer = Trainer(G, D, sampler, config)
     return lambda steps: trainer.fit(trainer.step + steps)
@@ -484,7 +487,7 @@ def run_all(s: Settings) -> list[dict[str, Any]]:
     add(throughput_row("plain loop, standard CNN, torch SN, compile + fused Adam", std,
                        lambda: plain_runner(std, s, compile=True), s, compiled=True,
                        note="plain torch.compile: torch 2.14 may compute SN's weight gradients "
-                            "wrong (see sngan_edu.train.trainer.compile_module)"))
+                            "wrong (see sngan_edu.train.accel.compile_module)"))
     add(throughput_row("engine, ResNet, compile", res,
                        lambda: engine_runner(res, s, compile=True), s, compiled=True))
     add(*sn_cost_rows(s, compiled=True, variants=("torch",)))

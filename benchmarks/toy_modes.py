@@ -51,7 +51,7 @@ def run_one(method: str, dataset: str, steps: int, seed: int) -> dict:
     With one thread, the process's CPU time is what the run costs on an idle core; unlike the
     wall time it hardly changes when other processes share the machine.
     """
-    G, D, config = toy_gan(method, dataset, steps, seed, num_threads=1)
+    G, D, config = toy_gan(method, dataset, steps, seed, cpu_threads=1)
     trainer = Trainer(G, D, make_sampler(dataset), config)
     start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit()

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from sngan_edu.data.images import load_digits
 from sngan_edu.models.standard_cnn import Discriminator, Generator
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.trainer import Trainer
 
 
@@ -87,10 +87,10 @@ def measure(
     data = load_digits(image_size)
     loops = {}
     for name, (channels_last, translate, fused_adam) in VARIANTS.items():
-        config = TrainConfig(steps=10**9, batch_size=64, preset="resnet", n_dis=1, loss="hinge",
-                             regularizer="sn", device="cpu", progress=False, log_every=50,
-                             channels_last=channels_last, translate=translate,
-                             fused_adam=fused_adam)
+        config = RunConfig(steps=10**9, batch_size=64, setting="resnet", n_dis=1, loss="hinge",
+                           regularizer="sn", device="cpu", progress=False, log_every=50,
+                           channels_last=channels_last, translate=translate,
+                           fused_adam=fused_adam, g_ema=None, out_dir=None, cpu_threads=None)
         trainer = Trainer(*build(widths, image_size), data.sample, config)
         loops[name] = lambda n, t=trainer: t.fit(t.step + n)
     plain = PlainLoop(*build(widths, image_size), data.images, 64)

@@ -7,15 +7,18 @@
 - ``student SRC DEST``: student copies of exercise notebooks (:mod:`sngan_edu.course.student`).
 - ``sweep ...``: the robustness sweep behind notebook 06 (:mod:`sngan_edu.experiments.sweep`).
 - ``rescore RUN ...``: score finished runs again (:mod:`sngan_edu.course.rescore`).
+- ``classifier ...``: train the classifier that scores a dataset's samples
+  (:mod:`sngan_edu.metrics.classifier`).
 
 Commands (argparse subparsers; each is one function ``add_<name>(subparsers)`` that registers
 its parser and sets ``func``, so a new command is one more function in :data:`COMMANDS`):
 
 - ``train``: notebook 05's run (:func:`sngan_edu.experiments.sngan_run.run_sngan`) with one
-  flag per :class:`~sngan_edu.experiments.sngan_run.RunConfig` field, generated from the
-  dataclass (``--batch-size 64``, ``--resume``/``--no-resume``, ``--n-dis none``), so
-  ``--help`` lists every parameter with its default and notebook 05 and the command line are
-  the same run. Under ``torchrun`` it trains data-parallel, and rank 0 alone writes the run
+  flag per :class:`~sngan_edu.train.config.RunConfig` field, built from the dataclass by tyro
+  (``--batch-size 64``, ``--resume``/``--no-resume``, ``--n-dis None``), so ``--help`` lists
+  every parameter with its help text and default, and notebook 05 and the command line are the
+  same run. A problem with the run folder (a run already there, the lock, a damaged checkpoint)
+  is one error line. Under ``torchrun`` it trains data-parallel, and rank 0 alone writes the run
   folder:
 
       python -m sngan_edu train --steps 20 --out-dir runs/try
@@ -25,115 +28,70 @@ its parser and sets ``func``, so a new command is one more function in :data:`CO
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
-import inspect
 import os
 import shutil
 import sys
-import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, fields
 from typing import Any
 
-NONE_WORDS = ("none", "None", "null")
-
-
-def _field_comments(cls: type) -> dict[str, str]:
-    """``{field: its trailing # comment}`` read from the class source (empty if unavailable)."""
-    try:
-        lines = inspect.getsource(cls).splitlines()
-    except (OSError, TypeError):
-        return {}
-    comments = {}
-    for line in lines:
-        code, sep, comment = line.partition("#")
-        name = code.strip().split(":", 1)[0].strip()
-        if sep and name.isidentifier() and ":" in code:
-            comments[name] = comment.strip()
-    return comments
-
-
-def _base_type(hint: Any) -> tuple[type, bool]:
-    """``(the non-None type, whether None is allowed)`` of a field's type hint."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(hint))
-        if len(args) == 1:
-            return args[0], optional
-        raise TypeError(f"unsupported field type {hint!r}")
-    return hint, False
-
-
-def _parse_value(kind: type, optional: bool) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        if optional and text in NONE_WORDS:
-            return None
-        try:
-            return kind(text)
-        except ValueError:
-            wanted = f"{kind.__name__}{' or none' if optional else ''}"
-            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}") from None
-
-    parse.__name__ = f"{kind.__name__}{' or none' if optional else ''}"
-    return parse
-
-
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> list[str]:
-    """One ``--flag`` per field of the dataclass ``cls`` (its default, its type, its comment).
-
-    Booleans become ``--name``/``--no-name``; an optional field also takes ``none``. Returns
-    the field names, in order.
-    """
-    hints = typing.get_type_hints(cls)
-    comments = _field_comments(cls)
-    names = []
-    for f in fields(cls):
-        kind, optional = _base_type(hints[f.name])
-        default = f.default if f.default is not MISSING else None
-        flag = "--" + f.name.replace("_", "-")
-        help_text = comments.get(f.name) or f.name.replace("_", " ")
-        if kind is bool and not optional:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=default, help=help_text)
-        else:
-            metavar = kind.__name__.upper() + ("|none" if optional else "")
-            parser.add_argument(flag, dest=f.name, type=_parse_value(kind, optional),
-                                default=default, metavar=metavar, help=help_text)
-        names.append(f.name)
-    return names
+NONE_WORDS = ("none", "null")  # also accepted for None, as in notebook 05's parameters
 
 
 # ------------------------------------------------------------------------------------- train
 def add_train(subparsers: argparse._SubParsersAction) -> None:
-    from sngan_edu.experiments.sngan_run import RunConfig
-
+    # The flags are RunConfig's fields, parsed by tyro in run_train (--help included).
     parser = subparsers.add_parser(
-        "train", help="train notebook 05's SNGAN run (data-parallel under torchrun)",
-        description="Notebook 05's run with its parameters as flags (same names and defaults "
-                    "as its parameters cell). Under torchrun --nproc_per_node N, batch-size is "
-                    "the global batch and rank 0 alone writes out-dir.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.set_defaults(func=run_train, fields=add_dataclass_arguments(parser, RunConfig))
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar (None: when the output is a terminal)")
+        "train", add_help=False,
+        help="train notebook 05's SNGAN run (data-parallel under torchrun); train --help "
+             "lists its flags")
+    parser.set_defaults(func=run_train, free_words=True)
+
+
+def _none_words(words: list[str], optional: set[str]) -> list[str]:
+    """``words`` with ``none``/``null`` after a flag of an optional field spelt ``None``."""
+    out = list(words)
+    for i in range(1, len(out)):
+        if out[i] in NONE_WORDS and out[i - 1] in optional:
+            out[i] = "None"
+    return out
+
+
+def parse_train_config(words: Sequence[str]) -> Any:
+    """The :class:`~sngan_edu.train.config.RunConfig` of ``sngan-edu train`` flags (tyro:
+    ``--batch-size 64``, ``--resume``/``--no-resume``, ``--n-dis None``). A bad value exits
+    with a usage error naming the flag."""
+    import tyro
+
+    from sngan_edu.train.config import RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    optional = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(RunConfig)
+                if type(None) in typing.get_args(hints[f.name])}
+    return tyro.cli(RunConfig, args=_none_words(list(words), optional), prog="sngan-edu train",
+                    description="Notebook 05's run with its parameters as flags (same names and "
+                                "defaults as its parameters cell). Under torchrun "
+                                "--nproc_per_node N, batch-size is the global batch and rank 0 "
+                                "alone writes out-dir.")
 
 
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from sngan_edu.device import resolve_device
-    from sngan_edu.experiments.sngan_run import RunConfig, run_sngan
+    from sngan_edu.experiments.sngan_run import run_sngan
     from sngan_edu.train import distributed
+    from sngan_edu.train.trainer import DivergenceError
 
-    config = RunConfig(**{name: getattr(args, name) for name in args.fields})
+    config = parse_train_config(args.rest)
+    distributed.init(config.torch_device)
     try:
-        config.validate()
-    except ValueError as err:
-        parser.error(str(err))
-    distributed.init(resolve_device(config.device))
-    try:
-        result = run_sngan(config, progress=args.progress)
+        result = run_sngan(config)
+    except (ValueError, OSError) as err:  # the run folder, the lock, a damaged checkpoint
+        print(f"sngan-edu train: error: {err}", file=sys.stderr)
+        return 2
+    except DivergenceError as err:
+        print(f"sngan-edu train: {err}", file=sys.stderr)
+        return 1
     finally:
         distributed.teardown()
     if distributed.is_main_process():
@@ -275,11 +233,14 @@ add_sweep = _module_command(
 add_rescore = _module_command(
     "rescore", "sngan_edu.course.rescore",
     "score finished notebook 05 runs again with more samples")
+add_classifier = _module_command(
+    "classifier", "sngan_edu.metrics.classifier",
+    "train the classifier that scores a dataset's samples (the digits' one ships)")
 
 
 #: The commands, in --help order: one ``add_<name>`` function each.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    add_lab, add_notebooks, add_train, add_student, add_sweep, add_rescore)
+    add_lab, add_notebooks, add_train, add_student, add_sweep, add_rescore, add_classifier)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,14 +259,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     status."""
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(words)
-    args.words = words[words.index(args.command) + 1:]  # the command's own options, as typed
+    args, rest = parser.parse_known_args(words)
     sub = parser._subparsers._group_actions[0].choices[args.command]  # for usage errors
+    if rest and not getattr(args, "free_words", False):
+        sub.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest  # train's flags, parsed by tyro
+    args.words = words[words.index(args.command) + 1:]  # the command's own options, as typed
     return int(args.func(args, sub) or 0)
 
 
-__all__ = ["COMMANDS", "DEFAULT_COURSE_FOLDER", "add_dataclass_arguments", "build_parser",
-           "lab_command", "main"]
+__all__ = ["COMMANDS", "DEFAULT_COURSE_FOLDER", "build_parser", "lab_command", "main",
+           "parse_train_config"]
 
 
 if __name__ == "__main__":  # pragma: no cover

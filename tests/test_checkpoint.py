@@ -59,10 +59,11 @@ def test_a_missing_file_names_the_path(tmp_path):
         ckpt.load(tmp_path / "nothing.pt")
 
 
-def test_checkpoints_written_before_checksums_still_load(tmp_path):
-    path = tmp_path / "old.pt"
-    torch.save(_state(), path)
-    assert ckpt.load(path)["step"] == 7
+def test_a_bare_torch_save_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save(_state(), path)  # a state dict without the checksum wrapper
+    with pytest.raises(ckpt.CheckpointError, match=r"bare\.pt is not a sngan-edu checkpoint"):
+        ckpt.load(path)
 
 
 def test_orphan_temporary_files_are_removed_at_the_next_write(tmp_path):

@@ -1,9 +1,11 @@
-"""``sngan-edu`` commands that need no training (lab, notebooks, student, sweep, rescore), the
+"""``sngan-edu`` commands (lab, notebooks, student, sweep, rescore, and the errors of train), the
 notebooks shipped in the package, their badges and their install-guard first cell."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -25,7 +27,8 @@ def test_console_script_and_the_commands():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {"sngan-edu": "sngan_edu.cli:main"}
     commands = cli.build_parser()._subparsers._group_actions[0].choices
-    assert list(commands) == ["lab", "notebooks", "train", "student", "sweep", "rescore"]
+    assert list(commands) == ["lab", "notebooks", "train", "student", "sweep", "rescore",
+                             "classifier"]
 
 
 def test_shipped_notebooks_are_the_repositorys():
@@ -102,15 +105,15 @@ def test_student_command(tmp_path, capsys):
 def test_sweep_command_writes_its_own_results_not_the_stored_study(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from sngan_edu.experiments import sngan_run
+    from sngan_edu.train import run_folder
 
     calls = []
 
     def fake_run(config, progress=None):  # no training: a finished run's metrics.json
         calls.append(config)
-        record = {"parameters": vars(config), "step": config.steps,
+        record = {"parameters": config.parameters(), "step": config.steps,
                   "final": {"classes": 10.0, "fd": 50.0}, "optimizer": {}, "train_seconds": 1}
-        sngan_run.write_metrics(config.out_dir, record)
+        run_folder.write_metrics(config.out_dir, record)
         return SimpleNamespace(record=record)
 
     monkeypatch.setattr(sweep, "run_sngan", fake_run)
@@ -131,6 +134,11 @@ def test_rescore_command_checks_its_runs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["rescore", str(tmp_path)])
     assert "is not a finished notebook 05 run" in capsys.readouterr().err
+    (tmp_path / "metrics.json").write_text('{"parameters": {"steps": 3')  # cut short
+    with pytest.raises(SystemExit):
+        cli.main(["rescore", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'metrics.json'} is not valid JSON" in err
 
 
 # ---------------------------------------------------------------- badges and install guard
@@ -193,3 +201,42 @@ def test_add_install_guard_and_badges_checks_its_input():
           "nbformat": 4, "nbformat_minor": 5}
     assert shipped.add_install_guard_and_badges(nb, "x.ipynb")
     assert [c["cell_type"] for c in nb["cells"]] == ["markdown", "code"]
+
+
+# ---------------------------------------------------------------- errors of the train command
+def train_error(capsys, *words) -> tuple[int, str]:
+    """The exit status and stderr of ``sngan-edu train`` with tiny settings and ``words``."""
+    tiny = ["--steps", "2", "--eval-every", "2", "--width", "0.0625", "--d-width", "0.0625",
+            "--batch-size", "4", "--z-dim", "8", "--cpu-threads", "None", "--progress", "False"]
+    status = cli.main(["train", *tiny, *words])
+    return status, capsys.readouterr().err
+
+
+def test_train_says_in_one_line_what_is_wrong_with_the_run_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SNGAN_EDU_PROGRESS", "0")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for out, message in [(a_file, "is a file, not a folder"),
+                         (a_file / "run", "cannot be made"),
+                         (Path("/proc/sngan-edu-run"), "cannot be made")]:
+        status, err = train_error(capsys, "--out-dir", str(out))
+        assert status == 2 and err.count("\n") == 1 and message in err, err
+        assert err.startswith("sngan-edu train: error: out_dir ")
+    run = tmp_path / "run"
+    assert train_error(capsys, "--out-dir", str(run))[0] == 0  # a finished run
+    status, err = train_error(capsys, "--out-dir", str(run))
+    assert status == 2 and err.count("\n") == 1 and "already holds a run" in err
+    (run / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")  # a live process
+    status, err = train_error(capsys, "--out-dir", str(run), "--resume", "--steps", "4")
+    assert status == 2 and err.count("\n") == 1 and "another run is using the folder" in err
+    (run / ".lock").unlink()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    status, err = train_error(capsys, "--out-dir", str(run), "--resume", "--steps", "4")
+    assert status == 2 and err.count("\n") == 1 and "is not a valid checkpoint" in err
+
+
+def test_train_refuses_a_model_too_big_for_memory_up_front(tmp_path, capsys):
+    status, err = train_error(capsys, "--out-dir", str(tmp_path / "run"), "--width", "100")
+    assert status == 2 and err.count("\n") == 1
+    assert "GiB of weights" in err and err.rstrip().endswith("lower width or d_width")
+    assert not (tmp_path / "run").exists()  # refused before the folder was made

@@ -25,18 +25,17 @@ from torch import nn
 
 from sngan_edu import sn as sn_module
 from sngan_edu.data.toy import make_sampler
-from sngan_edu.experiments.sngan_run import RunConfig
 from sngan_edu.models.toy_mlp import ToyDiscriminator, ToyGenerator
 from sngan_edu.sn import spectral_norm_layers
 from sngan_edu.train import checkpoint as ckpt
 from sngan_edu.train import distributed
-from sngan_edu.train.callbacks import LambdaCallback
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.callbacks import Callback
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 4  # generator steps of the 2-rank runs
-#: The 2-rank runs: name -> TrainConfig overrides (and which models).
+#: The 2-rank runs: name -> RunConfig overrides (and which models).
 RUNS = {
     "joint": {},  # D scores real and fake in one forward
     "separate": {"joint_d_forward": False},  # two forwards of D per D step
@@ -44,11 +43,23 @@ RUNS = {
 }
 
 
-def run_config(**kw) -> TrainConfig:
-    base = dict(steps=STEPS, batch_size=16, z_dim=2, preset="C", lr=1e-3, loss="hinge",
-                regularizer="sn", n_dis=2, seed=3, device="cpu", log_every=1, progress=False)
+def run_config(**kw) -> RunConfig:
+    base = dict(steps=STEPS, batch_size=16, z_dim=2, setting="C", lr=1e-3, loss="hinge",
+                regularizer="sn", n_dis=2, seed=3, device="cpu", log_every=1, progress=False,
+                g_ema=None, out_dir=None, cpu_threads=None, channels_last=False,
+                checkpoint_every=0)
     base.update(kw)
-    return TrainConfig(**base)
+    return RunConfig(**base)
+
+
+class Every(Callback):
+    """Calls ``fn(trainer)`` after every generator step."""
+
+    def __init__(self, fn):
+        self.every, self.fn = 1, fn
+
+    def on_step(self, trainer):
+        self.fn(trainer)
 
 
 def image_sampler(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -91,8 +102,8 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     results = {}
     for name in RUNS:
         calls: list[int] = []
-        record = LambdaCallback(1, lambda t, calls=calls: calls.append(t.step))
-        trainer = build_trainer(name, callbacks=[record], checkpoint_dir=f"{out}/{name}",
+        record = Every(lambda t, calls=calls: calls.append(t.step))
+        trainer = build_trainer(name, callbacks=[record], out_dir=f"{out}/{name}",
                                 checkpoint_every=2)
         trainer.fit()
         results[name] = {**snapshot(trainer), "world_size": trainer.world_size,
@@ -165,7 +176,7 @@ def test_checkpoint_from_two_ranks_resumes_on_one(two_ranks, float64, tmp_path):
     shutil.copytree(out / "joint", tmp_path / "joint")
     state = ckpt.load(tmp_path / "joint" / ckpt.CHECKPOINT_NAME)
     assert state["world_size"] == 2 and state["step"] == STEPS
-    resumed = build_trainer("joint", steps=STEPS + 3, checkpoint_dir=str(tmp_path / "joint"),
+    resumed = build_trainer("joint", steps=STEPS + 3, out_dir=str(tmp_path / "joint"),
                             resume=True)
     assert resumed.step == STEPS
     resumed.fit()
@@ -179,13 +190,13 @@ def test_checkpoint_from_two_ranks_resumes_on_one(two_ranks, float64, tmp_path):
 
 def test_bad_values_fail_before_training(monkeypatch):
     with pytest.raises(ValueError, match=r"amp must be one of \('none', 'bf16', 'fp16'\)"):
-        run_config(amp="fp8").validate()
-    with pytest.raises(ValueError, match="compile must be one of"):
-        run_config(compile="fast").validate()
+        run_config(amp="fp8")
+    with pytest.raises(ValueError, match="compile_mode must be one of"):
+        run_config(torch_compile=True, compile_mode="fast")
     with pytest.raises(ValueError, match="amp='fp16' does not support regularizer='gp'"):
-        run_config(amp="fp16", regularizer="gp").validate()
-    with pytest.raises(ValueError, match="compile does not support regularizer='gp'"):
-        run_config(compile=True, regularizer="gp").validate()
+        run_config(amp="fp16", regularizer="gp")
+    with pytest.raises(ValueError, match="torch_compile does not support regularizer='gp'"):
+        run_config(torch_compile=True, regularizer="gp")
 
     def never(*args, **kwargs):
         raise AssertionError("the process group must not be joined with a bad config")
@@ -196,8 +207,8 @@ def test_bad_values_fail_before_training(monkeypatch):
     with pytest.raises(ValueError, match=message):
         build_trainer("joint")
     with pytest.raises(ValueError, match=message):  # notebook 05's parameters, before any data
-        RunConfig(batch_size=16).validate()
-    run_config(batch_size=12).validate()  # 12 = 3 x 4 is fine
+        RunConfig(batch_size=16)
+    run_config(batch_size=12)  # 12 = 3 x 4 is fine
 
 
 def test_bf16_autocast_trains_and_keeps_sigma_in_float32(monkeypatch):
@@ -254,10 +265,10 @@ def test_fp16_scales_the_losses_and_resumes_bit_for_bit(tmp_path):
         if trainer.step == 2:
             raise Stop
 
-    resumable = dict(amp="fp16", steps=4, checkpoint_dir=str(tmp_path), checkpoint_every=1,
+    resumable = dict(amp="fp16", steps=4, out_dir=str(tmp_path), checkpoint_every=1,
                      resume=True)
     with pytest.raises(Stop):
-        build_trainer("joint", callbacks=[LambdaCallback(1, stop_at_2)], **resumable).fit()
+        build_trainer("joint", callbacks=[Every(stop_at_2)], **resumable).fit()
     assert "scaler_d" in ckpt.load(tmp_path / ckpt.CHECKPOINT_NAME)
     resumed = build_trainer("joint", **resumable)
     resumed.fit()
@@ -268,10 +279,10 @@ def test_fp16_scales_the_losses_and_resumes_bit_for_bit(tmp_path):
 
 def test_compiled_step_gives_the_eager_weights(float64):
     eager, compiled = build_trainer("joint", steps=3), build_trainer("joint", steps=3,
-                                                                     compile=True)
+                                                                     torch_compile=True)
     eager.fit()
     compiled.fit()
-    assert compiled._D_train is not compiled.D  # it did run the compiled modules
+    assert compiled.D_run is not compiled.D  # it did run the compiled modules
     diffs = {part: max_difference(getattr(eager, part).state_dict(),
                                   getattr(compiled, part).state_dict()) for part in ("G", "D")}
     print("\ncompiled vs eager, 3 steps: "
@@ -282,20 +293,19 @@ def test_compiled_step_gives_the_eager_weights(float64):
 
 
 # ---------------------------------------------------------------------------- command line
-def test_train_help_lists_every_run_parameter_with_its_default():
-    from sngan_edu.cli import build_parser
+def test_train_flags_are_the_run_config_with_its_help_and_defaults(capsys):
+    from sngan_edu.cli import main, parse_train_config
 
-    parser = build_parser()
-    train = parser._subparsers._group_actions[0].choices["train"]
-    actions = {a.dest: a for a in train._actions}
-    for name in RunConfig.names():
-        assert name in actions, name
-        assert actions[name].default == getattr(RunConfig(), name), name
-        assert "--" + name.replace("_", "-") in actions[name].option_strings
-    text = " ".join(train.format_help().split())
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    for name, help_text in RunConfig.help().items():
+        assert "--" + name.replace("_", "-") in text, name
+        assert " ".join(help_text.split()) in text, name
     assert "--batch-size INT" in text and "(default: 32)" in text
-    args = parser.parse_args(["train", "--n-dis", "none", "--no-resume", "--width", "1"])
-    assert args.n_dis is None and args.resume is False and args.width == 1.0
+    config = parse_train_config(["--n-dis", "none", "--no-resume", "--width", "1",
+                                 "--g-ema", "None", "--amp", "none"])
+    assert config == RunConfig(n_dis=None, width=1.0, g_ema=None)
 
 
 def test_train_refuses_a_bad_value_with_a_usage_error(capsys):
@@ -304,7 +314,8 @@ def test_train_refuses_a_bad_value_with_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--batch-size", "0", "--out-dir", "never"])
     assert exit_info.value.code == 2
-    assert "batch_size must be an integer >= 2" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "batch_size must be an integer >= 2" in err
     assert not Path("never").exists()
 
 

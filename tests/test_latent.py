@@ -6,7 +6,7 @@ import torch
 from sngan_edu.models import FAMILIES
 from sngan_edu.models.latent import check_categories, with_category_code
 from sngan_edu.train import checkpoint as ckpt
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.trainer import Trainer
 
 
@@ -98,9 +98,9 @@ def test_resuming_with_another_category_count_is_refused(tmp_path):
     def trainer(categories, steps):
         torch.manual_seed(0)
         D = FAMILIES["standard"].Discriminator(image_size=16, channels=1, width=0.125)
-        cfg = TrainConfig(steps=steps, batch_size=4, z_dim=16, preset="A", loss="hinge",
-                          regularizer="sn", seed=0, device="cpu", progress=False,
-                          checkpoint_dir=str(tmp_path), resume=True)
+        cfg = RunConfig(steps=steps, batch_size=4, z_dim=16, setting="A", n_dis=None,
+                        loss="hinge", regularizer="sn", seed=0, device="cpu", progress=False,
+                        g_ema=None, cpu_threads=None, out_dir=str(tmp_path), resume=True)
         return Trainer(tiny_generator(categories=categories), D, fake_digits, cfg)
 
     trainer(4, 2).fit()

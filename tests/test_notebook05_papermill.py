@@ -11,7 +11,9 @@ import papermill
 import pytest
 import torch
 
-from sngan_edu.experiments.sngan_run import RunConfig, read_metrics, run_sngan
+from sngan_edu.experiments.sngan_run import run_sngan
+from sngan_edu.train.config import RunConfig
+from sngan_edu.train.run_folder import read_metrics
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_sngan_training.ipynb"
 

@@ -9,10 +9,12 @@ import torch
 
 from sngan_edu.course import rescore
 from sngan_edu.experiments import sngan_run
-from sngan_edu.experiments.sngan_run import RunConfig, run_sngan
+from sngan_edu.experiments.sngan_run import run_sngan
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.models import FAMILIES, resnet, standard_cnn
+from sngan_edu.train import run_folder
+from sngan_edu.train.config import RunConfig
 
 
 def test_families_are_the_two_architectures():
@@ -71,12 +73,12 @@ def test_rescore_run_scores_fresh_samples_with_the_classifier(tmp_path):
     assert row["confidence_se"] == pytest.approx(image_metrics.mean_confidence_error(probs),
                                                  rel=1e-3)
     assert row["classes"] == image_metrics.class_coverage(probs)
-    reported = sngan_run.read_metrics(tmp_path)["final"]["confidence"]
+    reported = run_folder.read_metrics(tmp_path)["final"]["confidence"]
     assert row["n_samples"] == 300 and row["reported_confidence"] == reported
     with pytest.raises(ValueError, match="n_samples"):
         rescore.rescore_run(tmp_path, classifier, n_samples=1)
     # the run's own 10,000-sample estimate (here 100) is the same re-scoring
-    precision = sngan_run.read_metrics(tmp_path)["precision"]
+    precision = run_folder.read_metrics(tmp_path)["precision"]
     again = rescore.rescore_run(tmp_path, classifier, n_samples=100, seed=1)
     assert again["confidence"] == pytest.approx(precision["confidence"], abs=1e-5)
 
@@ -98,9 +100,9 @@ def test_cli_writes_results_and_rejects_a_folder_that_is_not_a_run(tmp_path, cap
 
 def test_a_record_written_before_a_parameter_existed_still_loads(tmp_path):
     _finished_run(tmp_path)
-    record = sngan_run.read_metrics(tmp_path)
+    record = run_folder.read_metrics(tmp_path)
     del record["parameters"]["z_categories"]  # older runs had no latent code
-    sngan_run.write_metrics(tmp_path, record)
+    run_folder.write_metrics(tmp_path, record)
     G, parameters = rescore.load_run_generator(tmp_path)
     assert parameters["z_categories"] == 0 and G.code.categories == 0
 

@@ -4,15 +4,19 @@ the other architecture and regularizers, a time budget, a dataset without a clas
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import pytest
 import torch
 from PIL import Image
 
 from sngan_edu.experiments import sngan_run
-from sngan_edu.experiments.sngan_run import MetricsRecord, RunConfig, run_sngan
-from sngan_edu.train import checkpoint
+from sngan_edu.experiments.sngan_run import run_sngan
+from sngan_edu.models import FAMILIES
+from sngan_edu.train import checkpoint, run_folder
+from sngan_edu.train.callbacks import Callback
+from sngan_edu.train.config import RunConfig
+from sngan_edu.train.run_folder import MetricsRecord
 
 
 def tiny(out_dir, **changes) -> RunConfig:
@@ -74,33 +78,33 @@ def digits_run(tmp_path_factory, fewer_samples):
      ({"z_categories": 1}, "z_categories must be 0")],
 )
 def test_a_bad_parameter_is_named_before_any_work(tmp_path, changes, message):
-    config = replace(RunConfig(out_dir=str(tmp_path / "run")), **changes)
     with pytest.raises(ValueError) as info:
-        config.validate()
+        RunConfig(out_dir=str(tmp_path / "run"), **changes)
     assert message in str(info.value)
-    with pytest.raises(ValueError):
-        run_sngan(config)
     assert not (tmp_path / "run").exists()  # nothing written, no data loaded
 
 
-def test_defaults_validate_and_make_notebook_05s_train_config():
+def test_defaults_are_notebook_05s_and_resolved_once():
     config = RunConfig()
-    config.validate()
-    train = config.to_train_config()
-    assert train.optimizer_settings() == {"lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5,
-                                          "beta2": 0.9, "n_dis": 3}
-    assert (train.batch_size, train.steps, train.g_ema, train.log_every) == (32, 3000, 0.99, 50)
-    assert train.channels_last and train.max_seconds is None
-    assert train.checkpoint_every == 500 and train.checkpoint_seconds == 300  # at evaluations
-    assert replace(config, max_minutes=2).to_train_config().max_seconds == 120.0
+    assert config.optimizer == {"lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5, "beta2": 0.9,
+                                "n_dis": 3}  # setting D with n_dis=3
+    assert (config.batch_size, config.steps, config.g_ema, config.log_every) == (32, 3000, 0.99,
+                                                                                 50)
+    assert config.channels_last and config.max_seconds is None
+    assert config.checkpoint_period == 500 and config.checkpoint_seconds == 300  # at evaluations
+    assert replace(config, max_minutes=2).max_seconds == 120.0
     assert config.disc_width == 0.125 and replace(config, d_width=None).disc_width == 0.5
-    assert (train.amp, train.compile) == ("none", False)
-    gpu = replace(config, amp="bf16", torch_compile=True).to_train_config()
-    assert (gpu.amp, gpu.compile) == ("bf16", True)  # the engine's mixed precision and compile
+    assert (config.amp, config.compile) == ("none", False)
+    assert isinstance(config.torch_device, torch.device)
+    gpu = replace(config, amp="bf16", torch_compile=True)
+    assert (gpu.amp, gpu.compile) == ("bf16", "default")  # torch.compile's default mode
+    assert set(config.parameters()) == set(RunConfig.names())  # defaults: the notebook's own
+    assert replace(config, lr=1e-4).parameters()["lr"] == 1e-4  # other fields when changed
+    assert all(RunConfig.help()[name] for name in RunConfig.help())
 
 
 def test_parameters_read_back_from_a_record():
-    config = RunConfig.from_parameters({"width": 0.25, "z_dim": 32})  # older runs lack some
+    config = RunConfig.from_parameters({"width": 0.25, "z_dim": 32})
     assert config.width == 0.25 and config.z_categories == 0
     with pytest.raises(ValueError, match="unknown run parameter"):
         RunConfig.from_parameters({"widht": 0.25})
@@ -111,10 +115,10 @@ def test_a_run_writes_its_folder(digits_run):
     assert sorted(p.name for p in out.iterdir()) == [
         "checkpoint.pt", "metrics.json", "real.png", "samples", "samples_final.png",
         "sigma_history.json"]
-    record = sngan_run.read_metrics(out)
+    record = run_folder.read_metrics(out)
     assert record == json.loads(json.dumps(digits_run.record))
     assert set(record) == set(MetricsRecord.__annotations__) - {"fidelity"}
-    assert record["parameters"] == asdict(digits_run.config)
+    assert record["parameters"] == digits_run.config.parameters()
     assert record["step"] == 4 and [row["step"] for row in record["metrics"]] == [2, 4]
     assert record["final"] == record["metrics"][-1] == digits_run.final
     assert set(record["final"]) == {"step", "classes", "class_kl", "confidence", "fd",
@@ -134,7 +138,8 @@ def test_a_run_writes_its_folder(digits_run):
     assert len(sigma) == 8  # 7 convs + the dense layer of D are spectrally normalized
     assert all([r[0] for r in records] == list(range(5)) for records in sigma.values())
     state = checkpoint.load(out / "checkpoint.pt")
-    assert state["step"] == 4 and state["config"]["channels_last"]
+    assert state["step"] == 4 and state["config"] == digits_run.config.settings()
+    assert digits_run.config.channels_last  # NHWC conv weights: the default of a run
 
 
 def test_a_resumed_run_continues_the_same_run(digits_run, tmp_path):
@@ -172,7 +177,7 @@ def test_max_minutes_stops_training_early_and_keeps_a_checkpoint(tmp_path):
     assert 1 <= record["step"] < 100_000
     assert [row["step"] for row in record["metrics"]] == [record["step"]]  # scored at the stop
     state = checkpoint.load(tmp_path / "checkpoint.pt")
-    assert state["step"] == record["step"] and state["config"]["max_seconds"] == 1.2
+    assert state["step"] == record["step"] and state["config"]["max_minutes"] == 0.02
 
 
 def colour_folder(root, n=6):
@@ -200,15 +205,14 @@ def test_batch_size_counts_two_images_per_process(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match=r"batch_size must be an integer >= 4 \(G's BatchNorm "
                                          r"needs at least 2 images per batch on each of the 2 "):
-        RunConfig(batch_size=2, out_dir=str(tmp_path)).validate()
+        RunConfig(batch_size=2, out_dir=str(tmp_path))
 
 
 def test_the_smallest_widths_give_every_layer_a_channel():
     for architecture in ("standard", "resnet"):
-        family = sngan_run.FAMILIES[architecture]
+        family = FAMILIES[architecture]
         config = RunConfig(architecture=architecture, width=family.MIN_WIDTH["G"],
                            d_width=family.MIN_WIDTH["D"])
-        config.validate()
         for model in (sngan_run.build_generator(config, 1),
                       sngan_run.build_discriminator(config, 1)):
             convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -237,7 +241,7 @@ def test_a_folder_holding_a_run_is_refused_unless_resume_or_overwrite(digits_run
     assert not (finished / ".lock").exists()
     result = run_sngan(replace(digits_run.config, steps=2, eval_every=2, overwrite=True,
                                out_dir=str(finished)), progress=False)
-    assert result.start_step == 0 and sngan_run.read_metrics(finished)["step"] == 2
+    assert result.start_step == 0 and run_folder.read_metrics(finished)["step"] == 2
     assert sorted(p.name for p in (finished / "samples").iterdir()) == ["step_000002.png"]
     assert (finished / "notes.txt").read_text() == "mine"  # only the run's own files went
 
@@ -260,7 +264,7 @@ def test_resume_needs_a_checkpoint_of_the_same_run_not_past_steps(digits_run, fi
                                          r"already past it; use steps >= 4"):
         run_sngan(replace(config, steps=3), progress=False)
     state = checkpoint.load(finished / "checkpoint.pt")  # the parameters travel with it
-    assert state["metadata"]["run_parameters"] == asdict(digits_run.config)
+    assert state["config"] == digits_run.config.settings()
 
 
 def test_a_locked_folder_is_refused_and_a_stale_lock_taken_over(digits_run, tmp_path):
@@ -296,7 +300,7 @@ def test_a_locked_folder_is_refused_and_a_stale_lock_taken_over(digits_run, tmp_
 
 def test_only_rank_0_takes_the_lock(monkeypatch, tmp_path):
     monkeypatch.setenv("RANK", "1")
-    assert sngan_run.claim_folder(tiny(tmp_path / "run"), tmp_path / "run") is None
+    assert run_folder.claim_folder(tiny(tmp_path / "run"), tmp_path / "run") is None
     assert not (tmp_path / "run").exists()
 
 
@@ -310,7 +314,9 @@ def test_a_setup_run_twice_claims_its_folder_again(tmp_path):
 
 
 def test_short_runs_checkpoint_at_evaluations_and_write_json_atomically(tmp_path, monkeypatch):
-    from sngan_edu.train.callbacks import LambdaCallback
+    class Record(Callback):
+        def on_step(self, trainer):
+            seen.append(trainer.last_checkpoint_step)
 
     out = tmp_path / "run"
     out.mkdir()
@@ -325,6 +331,6 @@ def test_short_runs_checkpoint_at_evaluations_and_write_json_atomically(tmp_path
                         lambda obj, path, indent=1: written.append(path.name) or
                         real_write(obj, path, indent))
     seen = []  # the last checkpoint's step as each step's callbacks see it
-    run_sngan(setup, [LambdaCallback(1, lambda t: seen.append(t.last_checkpoint_step))])
+    run_sngan(setup, [Record()])
     assert seen == [None, None, 2, 2]  # checkpointed at the evaluation of step 2
     assert sorted(written) == ["metrics.json", "sigma_history.json"]

@@ -4,6 +4,7 @@ parallel processes, the results table, and one real (tiny) sweep through run_sng
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 import torch
 from torchvision.utils import make_grid
 
-from sngan_edu.experiments import sngan_run, sweep
+from sngan_edu.experiments import sweep
+from sngan_edu.train import run_folder
 from sngan_edu.train.trainer import DivergenceError
 
 
@@ -23,10 +25,10 @@ def _fake_run(calls, fail_for=()):
             raise DivergenceError("training diverged at generator step 3: the discriminator "
                                   "loss became nan", step=3)
         final = {"step": config.steps, "classes": 10.0, "confidence": 0.9, "fd": 50.0}
-        record = {"parameters": vars(config), "step": config.steps, "final": final,
+        record = {"parameters": config.parameters(), "step": config.steps, "final": final,
                   "optimizer": {"n_dis": 1}, "train_seconds": 1.0}
         sweep.Path(config.out_dir).mkdir(parents=True, exist_ok=True)
-        sngan_run.write_metrics(config.out_dir, record)
+        run_folder.write_metrics(config.out_dir, record)
         return SimpleNamespace(record=record)
     return run
 
@@ -66,6 +68,34 @@ def test_parameters_reuse_and_failures(tmp_path, monkeypatch):
     assert rows[1]["fd"] == 50.0 and rows[1]["failed"] == 0
 
 
+def test_a_results_file_of_another_study_is_refused_unless_replaced(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep, "run_sngan", _fake_run(calls))
+    results = tmp_path / "study.json"
+    sweep.run_sweep(["D"], ["sn"], steps=7, out_root=tmp_path, results_path=results,
+                    verbose=False)
+    stale = sweep.samples_folder(results) / "F_none_seed0.png"
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"a grid of the old study")
+    before, calls[:] = results.read_bytes(), []
+    with pytest.raises(ValueError, match=r"study\.json holds a study with other steps \(steps: "
+                                         r"7 there, 3 here\); pass replace=True"):
+        sweep.run_sweep(["D"], ["sn"], steps=3, out_root=tmp_path / "new",
+                        results_path=results, verbose=False)
+    assert calls == [] and results.read_bytes() == before  # refused before any run
+    with pytest.raises(ValueError, match="other parameters"):
+        sweep.run_sweep(["D"], ["sn"], steps=7, out_root=tmp_path / "new", extra={"width": 1},
+                        results_path=results, verbose=False)
+    replaced = sweep.run_sweep(["D"], ["sn"], steps=3, out_root=tmp_path / "new",
+                               results_path=results, verbose=False, replace=True)
+    assert json.loads(results.read_text()) == replaced and replaced["steps"] == 3
+    assert len(replaced["commands"]) == 1 and len(replaced["runs"]) == 1
+    assert not stale.exists()  # the old study's sample grids went with it
+    more = sweep.run_sweep(["D"], ["none"], steps=3, out_root=tmp_path / "new",
+                           results_path=results, verbose=False)  # the same study grows
+    assert len(more["runs"]) == 2 and len(more["commands"]) == 2
+
+
 def test_table_averages_seeds():
     runs = [{"setting": "A", "regularizer": "sn", "seed": s, "status": "ok",
              "final": {"classes": c, "confidence": 0.5, "fd": f}}
@@ -99,7 +129,7 @@ def test_real_tiny_sweep_in_two_processes(tmp_path):
     assert [(r["regularizer"], r["status"]) for r in res["runs"]] == [("sn", "ok"),
                                                                      ("none", "ok")]
     for reg in ("sn", "none"):
-        saved = sngan_run.read_metrics(tmp_path / f"B_{reg}_seed0")
+        saved = run_folder.read_metrics(tmp_path / f"B_{reg}_seed0")
         assert saved["parameters"]["regularizer"] == reg and saved["step"] == 2
         assert saved["optimizer"]["n_dis"] == 1 and saved["optimizer"]["lr_g"] == 1e-4
     assert [r["samples"] for r in res["runs"]] == ["B_sn_seed0.png", "B_none_seed0.png"]
@@ -198,10 +228,10 @@ def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "run_sngan", _fake_run(calls))
     path = tmp_path / "r.json"
 
-    def sweep_seeds(seeds, steps=7, out="runs"):
+    def sweep_seeds(seeds, steps=7, out="runs", replace=False):
         return sweep.run_sweep(["D", "F"], ["sn", "none"], seeds=seeds, steps=steps,
                                out_root=tmp_path / out, results_path=path, verbose=False,
-                               command=f"sweep {seeds}")
+                               command=f"sweep {seeds}", replace=replace)
 
     sweep_seeds((0,))
     merged = sweep_seeds((1,), out="other")  # a new folder: seed 0's runs are not there
@@ -210,7 +240,7 @@ def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
     assert [(r["seed"], r["setting"], r["regularizer"]) for r in merged["runs"]] == [
         (s, x, r) for s in (0, 1) for x in "DF" for r in ("sn", "none")]
     assert merged["commands"] == ["sweep (0,)", "sweep (1,)"]
-    assert all(r["machine"]["cores"] == sweep.os.cpu_count() for r in merged["runs"])
+    assert all(r["machine"]["cores"] == os.cpu_count() for r in merged["runs"])
     assert [row["runs"] for row in sweep.sweep_table(merged)] == [2, 2, 2, 2]
     # re-running a seed replaces its runs instead of adding copies
     again = sweep_seeds((1,), out="third")
@@ -221,14 +251,14 @@ def test_more_seeds_are_added_to_the_stored_study(tmp_path, monkeypatch):
     reused = sweep_seeds((0,))
     assert all(r["reused"] for r in reused["runs"] if r["seed"] == 0)
     assert reused["runs"][0]["machine"] == {"cpu": "elsewhere"}
-    # another budget is another study: it replaces the file
-    other = sweep_seeds((0,), steps=9, out="fourth")
+    # another budget is another study: it replaces the file when asked to
+    other = sweep_seeds((0,), steps=9, out="fourth", replace=True)
     assert len(other["runs"]) == 4 and other["commands"] == ["sweep (0,)"]
     with pytest.raises(ValueError, match="different steps"):
         sweep.merge_results(merged, other)
 
 
-def test_results_written_before_merging_load_in_todays_form(tmp_path):
+def test_results_with_one_command_and_machine_load_as_lists(tmp_path):
     old = {"command": "python -m sngan_edu.experiments.sweep",
            "notebook": "05_sngan_training.ipynb",
            "steps": 3, "parameters": {}, "machine": {"platform": "x"},

@@ -7,19 +7,14 @@ import torch
 from torch import nn
 
 from sngan_edu.data.toy import make_sampler
+from sngan_edu.gan_step import discriminator_step, generator_step
 from sngan_edu.models.toy_mlp import ToyDiscriminator, ToyGenerator
 from sngan_edu.sn import SpectralNorm, apply_spectral_norm, spectral_norm_layers
 from sngan_edu.train import checkpoint as ckpt
-from sngan_edu.train.callbacks import (
-    Callback,
-    LambdaCallback,
-    MetricEval,
-    SampleSnapshot,
-    SigmaLogger,
-)
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.callbacks import Callback, MetricEval, SampleSnapshot, SigmaLogger
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.presets import PRESETS, get_preset
-from sngan_edu.train.trainer import DivergenceError, Trainer, train
+from sngan_edu.train.trainer import DivergenceError, Trainer
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest and avoids oversubscription
 
@@ -30,10 +25,27 @@ def tiny_models(seed=0):
 
 
 def config(**kw):
-    base = dict(steps=12, batch_size=16, z_dim=2, preset="C", lr=1e-3, loss="hinge",
-                regularizer="sn", n_dis=2, seed=3, device="cpu", log_every=4, progress=False)
+    base = dict(steps=12, batch_size=16, z_dim=2, setting="C", lr=1e-3, loss="hinge",
+                regularizer="sn", n_dis=2, seed=3, device="cpu", log_every=4, progress=False,
+                g_ema=None, out_dir=None, cpu_threads=None, checkpoint_every=0)
     base.update(kw)
-    return TrainConfig(**base)
+    return RunConfig(**base)
+
+
+def train(G, D, sample_real, cfg, callbacks=()):
+    trainer = Trainer(G, D, sample_real, cfg, callbacks)
+    trainer.fit()
+    return trainer
+
+
+class Every(Callback):
+    """Calls ``fn(trainer)`` after every generator step."""
+
+    def __init__(self, fn):
+        self.every, self.fn = 1, fn
+
+    def on_step(self, trainer):
+        self.fn(trainer)
 
 
 def full_state(trainer):
@@ -70,10 +82,10 @@ def test_presets_are_the_paper_values():
 
 def test_preset_reaches_the_optimizers():
     G, D = tiny_models()
-    trainer = Trainer(G, D, make_sampler("ring"), config(preset="F", lr=None, n_dis=None))
+    trainer = Trainer(G, D, make_sampler("ring"), config(setting="F", lr=None, n_dis=None))
     group = trainer.opt_d.param_groups[0]
     assert group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999) and trainer.n_dis == 5
-    cfg = config(preset="A", lr=None, lr_g=5e-4, n_dis=None)
+    cfg = config(setting="A", lr=None, lr_g=5e-4, n_dis=None)
     trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg)
     assert trainer.opt_d.param_groups[0]["lr"] == 1e-4
     assert trainer.opt_g.param_groups[0]["lr"] == 5e-4
@@ -83,7 +95,7 @@ def test_preset_reaches_the_optimizers():
 @pytest.mark.parametrize(
     "kw, match",
     [
-        ({"preset": "G"}, "preset must be one of"),
+        ({"setting": "G"}, "setting must be one of"),
         ({"loss": "lsgan"}, "loss must be one of"),
         ({"regularizer": "bn"}, "regularizer must be one of"),
         ({"n_dis": 0}, "n_dis"),
@@ -92,8 +104,7 @@ def test_preset_reaches_the_optimizers():
         ({"steps": 0}, "steps must be a positive"),
         ({"batch_size": 0}, "batch_size"),
         ({"beta2": 1.0}, "beta2"),
-        ({"resume": True}, "checkpoint_dir"),
-        ({"checkpoint_every": 5}, "checkpoint_dir"),
+        ({"resume": True}, "resume=True needs out_dir"),
         ({"device": "tpu"}, "device"),
     ],
 )
@@ -101,9 +112,8 @@ def test_config_errors_come_before_any_training(kw, match):
     def sampler(n, gen):  # pragma: no cover - must never be called
         raise AssertionError("training started")
 
-    G, D = tiny_models()
     with pytest.raises(ValueError, match=match):
-        Trainer(G, D, sampler, config(**kw))
+        Trainer(*tiny_models(), sampler, config(**kw))
 
 
 def test_sn_is_applied_once_and_other_regularizers_refuse_an_sn_discriminator():
@@ -161,7 +171,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, kw):
         return [SigmaLogger(every=3)] if kw["regularizer"] == "sn" else []
 
     reference = train(*tiny_models(), make_sampler("grid"), config(**kw), callbacks=loggers())
-    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=5, resume=True, **kw)
+    cfg = config(out_dir=str(tmp_path), checkpoint_every=5, resume=True, **kw)
     first = Trainer(*tiny_models(), make_sampler("grid"), cfg, callbacks=[StopAt(8), *loggers()])
     with pytest.raises(KeyboardInterrupt):
         first.fit()
@@ -180,17 +190,21 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, kw):
 
 
 def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
-    cfg = config(checkpoint_dir=str(tmp_path), resume=True, steps=6)
+    cfg = config(out_dir=str(tmp_path), resume=True, steps=6)
     train(*tiny_models(), make_sampler("ring"), cfg)
     longer = train(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, steps=12))
     reference = train(*tiny_models(), make_sampler("ring"), config(steps=12))
     assert_bit_identical(full_state(reference), full_state(longer))
     with pytest.raises(ValueError, match="different config.*loss"):
         Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, loss="vanilla"))
+    with pytest.raises(ValueError, match=r"different config \(lr: saved 0.001 vs now 0.0005"):
+        Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, lr=5e-4))
+    with pytest.raises(ValueError, match=r"different config \(gp_lambda: saved 10.0 vs now 1"):
+        Trainer(*tiny_models(), make_sampler("ring"), dataclasses.replace(cfg, gp_lambda=1.0))
 
 
 def test_checkpoint_loads_with_weights_only_and_is_written_atomically(tmp_path):
-    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=4)
+    cfg = config(out_dir=str(tmp_path), checkpoint_every=4)
     train(*tiny_models(), make_sampler("ring"), cfg)
     outer = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # no pickled code
     assert outer["format"] == ckpt.FORMAT and len(outer["sha256"]) == 64
@@ -213,7 +227,7 @@ class NaNAfter:
 
 def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     # n_dis = 2: sampler call 15 is the first D update of generator step 8.
-    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=5, log_every=50)
+    cfg = config(out_dir=str(tmp_path), checkpoint_every=5, log_every=50)
     trainer = Trainer(*tiny_models(), NaNAfter(15), cfg)
     with pytest.raises(DivergenceError, match=r"step 8\b.*discriminator loss became nan") as err:
         trainer.fit()
@@ -241,10 +255,10 @@ def test_an_exploding_finite_loss_stops_with_the_last_good_checkpoint(tmp_path):
         if trainer.step == 6:
             trainer.D.gain = 1e12
 
-    cfg = config(checkpoint_dir=str(tmp_path), checkpoint_every=5, log_every=50,
+    cfg = config(out_dir=str(tmp_path), checkpoint_every=5, log_every=50,
                  loss="wasserstein", regularizer="none")
     G, _ = tiny_models()
-    trainer = Trainer(G, Amplified(), make_sampler("ring"), cfg, [LambdaCallback(1, amplify)])
+    trainer = Trainer(G, Amplified(), make_sampler("ring"), cfg, [Every(amplify)])
     with pytest.raises(DivergenceError, match=r"step 7\b.*loss reached .*beyond "
                                               r"max_abs_loss=1e\+06") as err:
         trainer.fit()
@@ -252,15 +266,15 @@ def test_an_exploding_finite_loss_stops_with_the_last_good_checkpoint(tmp_path):
     assert ckpt.load(tmp_path / "checkpoint.pt")["step"] == 5
     G, _ = tiny_models()  # without the bound the same run "finishes"
     free = Trainer(G, Amplified(), make_sampler("ring"), dataclasses.replace(
-        cfg, max_abs_loss=None, checkpoint_dir=None, checkpoint_every=0),
-        [LambdaCallback(1, amplify)])
+        cfg, max_abs_loss=None, out_dir=None, checkpoint_every=0),
+        [Every(amplify)])
     assert abs(free.fit()["loss_d"][-1]) > 1e6
 
 
 def test_checkpoints_every_checkpoint_seconds_of_training(tmp_path):
     seen = []  # the last checkpoint's step as each step's callbacks see it
-    record = LambdaCallback(1, lambda trainer: seen.append(trainer.last_checkpoint_step))
-    cfg = config(steps=4, checkpoint_dir=str(tmp_path), checkpoint_seconds=1e-9)
+    record = Every(lambda trainer: seen.append(trainer.last_checkpoint_step))
+    cfg = config(steps=4, out_dir=str(tmp_path), checkpoint_seconds=1e-9)
     train(*tiny_models(), make_sampler("ring"), cfg, [record])
     assert seen == [None, 1, 2, 3]  # a checkpoint after every step
     seen.clear()
@@ -268,11 +282,11 @@ def test_checkpoints_every_checkpoint_seconds_of_training(tmp_path):
           [record])
     assert seen == [None] * 4
     with pytest.raises(ValueError, match="checkpoint_seconds must be a positive number or None"):
-        config(checkpoint_seconds=0).validate()
+        config(checkpoint_seconds=0)
 
 
 def test_resume_refuses_steps_below_the_checkpoint_and_cleans_orphans_at_start(tmp_path):
-    cfg = config(checkpoint_dir=str(tmp_path), resume=True, steps=6)
+    cfg = config(out_dir=str(tmp_path), resume=True, steps=6)
     train(*tiny_models(), make_sampler("ring"), cfg)
     orphan = tmp_path / "checkpoint.pt.killed.tmp"
     orphan.write_bytes(b"half a checkpoint")
@@ -289,7 +303,7 @@ def test_nan_weight_is_caught():
                 trainer.G.net[0].bias[0] = float("inf")
 
     cfg = config(regularizer="none", log_every=1)
-    trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg, [LambdaCallback(1, poison)])
+    trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg, [Every(poison)])
     with pytest.raises(DivergenceError, match="step [34]"):
         trainer.fit()
 
@@ -335,7 +349,9 @@ def test_joint_and_separate_forward_give_the_same_losses_and_gradients():
         trainer = Trainer(*tiny_models(), make_sampler("ring"),
                           config(regularizer="none", joint_d_forward=joint, n_dis=1))
         trainer.opt_d.step = lambda: None  # keep the gradients, skip the update
-        loss = trainer._d_step()
+        loss = discriminator_step(trainer.D, trainer.opt_d, trainer._sample_real(),
+                                  trainer.G(trainer._sample_z()).detach(), trainer.loss.d_loss,
+                                  joint=trainer.joint_d_forward).loss
         grads.append((loss, [p.grad.clone() for p in trainer.D.parameters()]))
     torch.testing.assert_close(grads[0][0], grads[1][0])
     for a, b in zip(grads[0][1], grads[1][1], strict=True):
@@ -346,7 +362,7 @@ def test_generator_step_leaves_d_untouched_and_restores_requires_grad():
     G, D = tiny_models()
     trainer = Trainer(G, D, make_sampler("ring"), config(regularizer="none"))
     before = [p.clone() for p in trainer.D.parameters()]
-    trainer._g_step()
+    generator_step(trainer.G, trainer.D, trainer.opt_g, trainer._sample_z(), trainer.loss.g_loss)
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.D.parameters(), strict=True))
     assert all(p.grad is None and p.requires_grad for p in trainer.D.parameters())
     assert any(p.grad is not None for p in trainer.G.parameters())
@@ -391,7 +407,7 @@ def test_losses_are_logged_every_step_and_sample_is_private():
 
 def test_linear_lr_decay_and_threads_are_restored(tmp_path):
     threads = torch.get_num_threads()
-    cfg = config(lr_decay="linear", steps=10, num_threads=1)
+    cfg = config(lr_decay="linear", steps=10, cpu_threads=1)
     trainer = Trainer(*tiny_models(), make_sampler("ring"), cfg)
     trainer.fit(4)
     # The lr of generator step s (0-based) is lr * (1 - s / steps); the last one run was s = 3.
@@ -399,10 +415,10 @@ def test_linear_lr_decay_and_threads_are_restored(tmp_path):
     assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 3 / 10))
     assert torch.get_num_threads() == threads
     with pytest.raises(ValueError, match="lr_decay must be one of"):
-        config(lr_decay="cosine").validate()
+        config(lr_decay="cosine")
     # Interrupted and resumed with decay: still bit-identical.
     reference = train(*tiny_models(), make_sampler("ring"), config(lr_decay="linear"))
-    ck = config(lr_decay="linear", checkpoint_dir=str(tmp_path), checkpoint_every=5, resume=True)
+    ck = config(lr_decay="linear", out_dir=str(tmp_path), checkpoint_every=5, resume=True)
     with pytest.raises(KeyboardInterrupt):
         Trainer(*tiny_models(), make_sampler("ring"), ck, callbacks=[StopAt(7)]).fit()
     resumed = train(*tiny_models(seed=5), make_sampler("ring"), ck)
@@ -419,7 +435,7 @@ def test_channels_last_changes_the_layout_not_the_math(tmp_path):
         torch.manual_seed(0)
         G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
         D = standard_cnn.Discriminator(image_size=16, channels=1, width=0.125)
-        cfg = config(steps=4, batch_size=8, z_dim=128, preset="D", n_dis=1,
+        cfg = config(steps=4, batch_size=8, z_dim=128, setting="D", n_dis=1,
                      channels_last=channels_last, **kw)
         return train(G, D, data.sample, cfg)
 
@@ -435,12 +451,12 @@ def test_channels_last_changes_the_layout_not_the_math(tmp_path):
     torch.testing.assert_close(nhwc.G.state_dict(), plain.G.state_dict(), rtol=0, atol=5e-3)
     # a channels_last checkpoint resumes into a run with the default layout: the loaded weights
     # are the saved ones exactly (training them anew in NCHW would differ in the last digits)
-    saved = run(True, checkpoint_dir=str(tmp_path))
-    resumed = run(False, checkpoint_dir=str(tmp_path), resume=True)
+    saved = run(True, out_dir=str(tmp_path))
+    resumed = run(False, out_dir=str(tmp_path), resume=True)
     assert resumed.step == 4 and resumed.history["loss_d"] == saved.history["loss_d"]
     torch.testing.assert_close(resumed.G.state_dict(), saved.G.state_dict(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="channels_last must be True or False"):
-        config(channels_last="yes").validate()
+        config(channels_last="yes")
 
 
 def test_fused_adam_is_the_same_update_as_the_loop():
@@ -460,7 +476,7 @@ def test_fused_adam_is_the_same_update_as_the_loop():
             torch.testing.assert_close(mine[key], value, rtol=1e-5, atol=1e-6)
         assert any(not torch.equal(mine[k], before[part][k]) for k in mine)  # they did train
     with pytest.raises(ValueError, match="fused_adam must be True or False"):
-        config(fused_adam=1).validate()
+        config(fused_adam=1)
 
 
 class RecordingD(nn.Module):
@@ -489,7 +505,7 @@ def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
         torch.manual_seed(0)
         G = standard_cnn.Generator(image_size=16, channels=1, width=0.125)
         D = RecordingD(standard_cnn.Discriminator(image_size=16, channels=1, width=0.125))
-        cfg = config(steps=4, batch_size=32, z_dim=128, preset="D", n_dis=1,
+        cfg = config(steps=4, batch_size=32, z_dim=128, setting="D", n_dis=1,
                      translate=translate, **kw)
         return Trainer(G, D, same_digit, cfg, callbacks)
 
@@ -506,7 +522,7 @@ def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
     assert len(matched) > 3  # several different shifts within one batch
     assert not torch.equal(plain.G.head[0].weight, shifted.G.head[0].weight)
     # the shift generator is part of the checkpoint: an interrupted run resumes bit for bit
-    resumable = dict(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True)
+    resumable = dict(out_dir=str(tmp_path), checkpoint_every=2, resume=True)
     with pytest.raises(KeyboardInterrupt):
         trainer(1, callbacks=[StopAt(3)], **resumable).fit()
     second = trainer(1, **resumable)
@@ -515,7 +531,7 @@ def test_translate_shows_d_shifted_real_images_and_resumes(tmp_path):
     assert second.history["loss_d"] == shifted.history["loss_d"]
     torch.testing.assert_close(second.G.state_dict(), shifted.G.state_dict(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="translate must be a non-negative integer"):
-        config(translate=-1).validate()
+        config(translate=-1)
 
 
 def test_defaults_train_as_before_one_process_float32_eager():
@@ -523,21 +539,21 @@ def test_defaults_train_as_before_one_process_float32_eager():
     # the plain models (no autocast, DDP or compile), with the per-tensor Adam on the CPU.
     trainer = Trainer(*tiny_models(), make_sampler("ring"), config(steps=2))
     cfg = trainer.config
-    assert (cfg.amp, cfg.compile, cfg.fused_adam) == ("none", False, None)
+    assert (cfg.amp, cfg.torch_compile, cfg.fused_adam) == ("none", False, None)
     assert trainer.world_size == 1 and trainer.is_main and trainer._rows is None
-    assert trainer._G_train is trainer.G and trainer._G_fake is trainer.G
-    assert trainer._D_train is trainer.D and trainer._D_frozen is trainer.D
-    assert trainer.scaler_d is None and trainer.amp_dtype is None
+    assert trainer.G_run is trainer.G and trainer.D_run is trainer.D
+    assert trainer.scaler_d is None
     assert not trainer.opt_d.param_groups[0]["fused"]
     assert "scaler_d" not in trainer.state_dict() and trainer.state_dict()["world_size"] == 1
 
 
 def test_amp_compile_and_fused_adam_are_validated():
     for kw, match in [({"amp": "fp32"}, "amp must be one of"),
-                      ({"compile": "yes"}, "compile must be one of"),
+                      ({"torch_compile": "yes"}, "torch_compile must be True or False"),
+                      ({"compile_mode": "fast"}, "compile_mode must be one of"),
                       ({"fused_adam": "on"}, "fused_adam must be True or False")]:
         with pytest.raises(ValueError, match=match):
-            config(**kw).validate()
-    for kw in ({"amp": "bf16"}, {"amp": "fp16"}, {"compile": True},
-               {"compile": "reduce-overhead"}, {"fused_adam": None}):
-        config(**kw).validate()
+            config(**kw)
+    for kw in ({"amp": "bf16"}, {"amp": "fp16"}, {"torch_compile": True},
+               {"torch_compile": True, "compile_mode": "reduce-overhead"}, {"fused_adam": None}):
+        config(**kw)

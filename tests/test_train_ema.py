@@ -1,4 +1,4 @@
-"""The moving-average generator (TrainConfig.g_ema), checked against an EMA computed by hand."""
+"""The moving-average generator (RunConfig.g_ema), checked against an EMA computed by hand."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from sngan_edu.data.toy import make_sampler
 from sngan_edu.models.toy_mlp import ToyDiscriminator
 from sngan_edu.train import checkpoint as ckpt
 from sngan_edu.train.callbacks import Callback
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.trainer import Trainer
 
 torch.set_num_threads(1)
@@ -32,9 +32,10 @@ def models(seed=0):
 
 def config(**kw):
     base = dict(steps=10, batch_size=16, z_dim=2, lr=1e-2, loss="hinge", regularizer="sn",
-                n_dis=1, seed=1, device="cpu", progress=False, g_ema=0.9)
+                n_dis=1, seed=1, device="cpu", progress=False, g_ema=0.9, setting="C",
+                out_dir=None, cpu_threads=None, checkpoint_every=0)
     base.update(kw)
-    return TrainConfig(**base)
+    return RunConfig(**base)
 
 
 class RecordG(Callback):
@@ -77,13 +78,13 @@ def test_without_g_ema_sampling_uses_g_itself():
 @pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1, True, "0.99"])
 def test_bad_decay_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="g_ema"):
-        config(g_ema=bad).validate()
+        config(g_ema=bad)
 
 
 def test_resumed_run_restores_the_average_bit_for_bit(tmp_path):
     reference = Trainer(*models(), make_sampler("grid"), config())
     reference.fit()
-    cfg = config(checkpoint_dir=str(tmp_path), resume=True)
+    cfg = config(out_dir=str(tmp_path), resume=True)
     first = Trainer(*models(), make_sampler("grid"), cfg)
     first.fit(steps=4)
     assert "G_ema" in ckpt.load(tmp_path / "checkpoint.pt")

@@ -2,7 +2,7 @@
 
 A mean confidence over 1,000 samples has a standard error of about 0.006, which is as large as
 the differences between runs that one would like to compare. This reads each run folder
-(``metrics.json`` for the run's :class:`~sngan_edu.experiments.sngan_run.RunConfig`,
+(``metrics.json`` for the run's :class:`~sngan_edu.train.config.RunConfig`,
 ``checkpoint.pt`` for its weights), draws
 ``--samples`` fresh samples from the generator that sampled (the averaged one when the run used
 ``g_ema``) and scores them with the course's classifier:
@@ -21,21 +21,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from sngan_edu.experiments.sngan_run import (
-    RunConfig,
-    build_generator,
-    read_metrics,
-)
+from sngan_edu.experiments.sngan_run import build_generator
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
 from sngan_edu.train import checkpoint
+from sngan_edu.train.config import RunConfig
+from sngan_edu.train.run_folder import read_metrics
 
 EMA_PREFIX = "module."  # torch's AveragedModel keeps the averaged weights under this prefix
 
@@ -46,6 +43,11 @@ def _output_channels(state: dict[str, torch.Tensor]) -> int:
     if not kernels:
         raise ValueError("the checkpoint's generator has no convolution weights")
     return int(kernels[-1].shape[0])
+
+
+def _run_config(record: dict[str, Any]) -> RunConfig:
+    """The config of a run's ``metrics.json``, on the CPU (the run may have trained on a GPU)."""
+    return RunConfig.from_parameters(record["parameters"], device="cpu")
 
 
 def _sampling_generator(run_dir: Path, config: RunConfig) -> nn.Module:
@@ -62,11 +64,10 @@ def _sampling_generator(run_dir: Path, config: RunConfig) -> nn.Module:
 
 def load_run_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The generator a notebook 05 run samples from (averaged if it used ``g_ema``), in eval
-    mode, and the run's parameters from ``metrics.json`` (defaults filled in for parameters
-    added after the run)."""
+    mode, and the run's parameters from ``metrics.json``."""
     run_dir = Path(run_dir)
-    config = RunConfig.from_parameters(read_metrics(run_dir)["parameters"])
-    return _sampling_generator(run_dir, config), asdict(config)
+    config = _run_config(read_metrics(run_dir))
+    return _sampling_generator(run_dir, config), config.parameters()
 
 
 def rescore_run(
@@ -78,7 +79,7 @@ def rescore_run(
         raise ValueError(f"n_samples must be an int >= 2; got {n_samples!r}")
     run_dir = Path(run_dir)
     record = read_metrics(run_dir)
-    config = RunConfig.from_parameters(record["parameters"])
+    config = _run_config(record)
     G = _sampling_generator(run_dir, config)
     fake = image_metrics.generate(G, n_samples, config.z_dim, seed=seed)
     probs, _ = image_metrics.classifier_outputs(classifier, fake)

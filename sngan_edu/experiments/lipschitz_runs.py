@@ -24,17 +24,18 @@ generated samples come from their own noise seed, and the training random state 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 
 from sngan_edu.checks import check_choice, check_int
 from sngan_edu.data.images import load_image_data
-from sngan_edu.experiments.sngan_run import RunConfig, build_discriminator, build_generator
+from sngan_edu.experiments.sngan_run import build_discriminator, build_generator
 from sngan_edu.experiments.sweep import SWEEP_PARAMETERS
 from sngan_edu.lipschitz import gradient_norms, layer_lipschitz_factors
 from sngan_edu.spectral import reshape_weight_to_matrix, spectral_norm_exact
 from sngan_edu.train.callbacks import Callback
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.presets import PRESET_NAMES
 from sngan_edu.train.trainer import Trainer
 
@@ -125,11 +126,9 @@ def watch_discriminator(
     D = build_discriminator(config, data.channels)
     if init == "unit":
         rescale_to_unit_sigma(D)
-    train_config = replace(config.to_train_config(progress=False), checkpoint_dir=None,
-                           checkpoint_every=0, num_threads=threads)
     record = DiscriminatorWatch(setting, regularizer, init=init)
     watch = _Watch(every, record, data.float_images(N_MEASURE))
-    Trainer(G, D, data.sample, train_config, [watch]).fit()
+    Trainer(G, D, data.sample, config.replace(out_dir=None, progress=False), [watch]).fit()
     return record
 
 

@@ -1,58 +1,41 @@
-"""The SNGAN run behind notebook 05: its parameters, one function that trains and writes the
-run folder, and the one definition of that folder's ``metrics.json``.
+"""The SNGAN run behind notebook 05: one function that trains and writes the run folder.
 
-    from sngan_edu.experiments.sngan_run import RunConfig, run_sngan
+    from sngan_edu.experiments.sngan_run import run_sngan
+    from sngan_edu.train.config import RunConfig
 
     result = run_sngan(RunConfig(steps=300, out_dir="runs/try"))
     result.final        # {"step": 300, "classes": ..., "confidence": ..., "fd": ..., ...}
 
-:class:`RunConfig` holds exactly the parameters of notebook 05's cell tagged ``parameters``
-(with the same defaults), so ``papermill -p NAME VALUE`` and ``RunConfig(NAME=VALUE)`` are the
-same run. :func:`run_sngan` validates it (a ValueError naming the parameter, before any work),
-loads the data, builds the models, trains with the course's :class:`~sngan_edu.train.trainer.
-Trainer` (scoring samples with the digit classifier every ``eval_every`` steps) and writes to
-``out_dir``:
+:class:`~sngan_edu.train.config.RunConfig` holds notebook 05's parameters (with the same
+defaults), so ``papermill -p NAME VALUE`` and ``RunConfig(NAME=VALUE)`` are the same run.
+:func:`prepare_run` claims ``out_dir`` (:mod:`sngan_edu.train.run_folder`: lock, resume or
+overwrite), loads the data, builds the models and loads the classifier; :func:`run_sngan` trains
+with :class:`~sngan_edu.train.trainer.Trainer` (logging D's sigmas, scoring samples with the
+classifier every ``eval_every`` steps) and writes to ``out_dir``:
 
 - ``real.png``: the first 64 training images;
 - ``samples/step_XXXXXX.png``: 64 samples from fixed noise (seed 0) at each evaluation;
 - ``samples_final.png``: 64 samples from noise seed 1234 at the end;
-- ``checkpoint.pt``: both models, both optimizers and every random state (``resume=True``
-  continues bit for bit);
-- ``metrics.json``: the :class:`MetricsRecord` (:func:`metrics_record`, :func:`read_metrics`);
+- ``checkpoint.pt``: at every evaluation, every 5 minutes of training and at the end;
+- ``metrics.json``: the :class:`~sngan_edu.train.run_folder.MetricsRecord`;
 - ``sigma_history.json``: the discriminator's per-layer sigmas during training.
 
-The folder holds one run (a lock file ``.lock`` keeps a second run out while one trains, see
-:mod:`sngan_edu.train.lock`). ``resume=False`` refuses a folder that already holds a run unless
-``overwrite=True``, which deletes the old run's files first; ``resume=True`` refuses a folder
-with nothing to resume, a checkpoint written with other parameters (naming them) and ``steps``
-below the checkpoint's step. Checkpoints are written at every evaluation, every 5 minutes of
-training and at the end; ``metrics.json`` and ``sigma_history.json`` atomically.
-
-Notebook 05 calls :func:`prepare_run` first, to show the data, the models and the scorer, then
-:func:`run_sngan` with its live plots as callbacks; the sweep of notebook 06
-(:mod:`sngan_edu.experiments.sweep`) calls :func:`run_sngan` for each setting and seed, and
-:mod:`sngan_edu.course.rescore` rebuilds a run's generator from its ``metrics.json``.
+The sweep of notebook 06 (:mod:`sngan_edu.experiments.sweep`) calls :func:`run_sngan` for each
+setting and seed.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
 
 import torch
 from torch import Tensor, nn
 
-from sngan_edu.checks import check_bool, check_choice, check_int, check_number, check_positive
-from sngan_edu.data.augment import check_max_shift
 from sngan_edu.data.grids import save_grid
-from sngan_edu.data.images import DATASETS, ImageData, load_image_data
-from sngan_edu.device import resolve_device
-from sngan_edu.losses import LOSS_NAMES
+from sngan_edu.data.images import ImageData, load_image_data
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import (
     DIGITS_CLASSIFIER,
@@ -60,149 +43,25 @@ from sngan_edu.metrics.classifier import (
     load_classifier,
 )
 from sngan_edu.models import FAMILIES
-from sngan_edu.models.latent import check_categories
-from sngan_edu.regularizers import REGULARIZER_NAMES
 from sngan_edu.train import checkpoint as ckpt
 from sngan_edu.train.callbacks import Callback, MetricEval, SigmaLogger
-from sngan_edu.train.config import TrainConfig
-from sngan_edu.train.distributed import is_main_process, world_size
+from sngan_edu.train.config import RunConfig
+from sngan_edu.train.distributed import is_main_process
 from sngan_edu.train.lock import FolderLock
-from sngan_edu.train.presets import PRESET_NAMES
+from sngan_edu.train.run_folder import (
+    SIGMA_FILE,
+    MetricsRecord,
+    claim_folder,
+    metrics_record,
+    write_metrics,
+)
 from sngan_edu.train.trainer import Trainer
 
-ARCHITECTURES = tuple(FAMILIES)  # standard, resnet
 # The split each dataset trains on (the digits: all 1,797; STL-10: its unlabeled images too).
 TRAIN_SPLITS = {"digits": "all", "stl10": "train+unlabeled"}
 FIDELITY_DATASETS = ("cifar10", "stl10")  # scored with Inception Score and FID
-METRICS_FILE, SIGMA_FILE = "metrics.json", "sigma_history.json"
 N_EVAL, N_PRECISION = 1000, 10_000  # samples scored at each evaluation / once at the end
 EVAL_SEED, PRECISION_SEED, FINAL_GRID_SEED = 0, 1, 1234  # their noise seeds
-CHECKPOINT_SECONDS = 300.0  # a checkpoint at least every 5 minutes of training
-# What a run writes into out_dir (overwrite=True deletes these and nothing else).
-RUN_FILES = (ckpt.CHECKPOINT_NAME, METRICS_FILE, SIGMA_FILE, "samples", "samples_final.png",
-             "real.png")
-# Parameters a resumed run may change (they do not change what is trained).
-RESUME_FREE_PARAMETERS = frozenset({"steps", "device", "out_dir", "data_root", "eval_every",
-                                    "resume", "overwrite", "cpu_threads", "max_minutes"})
-
-
-@dataclass
-class RunConfig:
-    """Notebook 05's parameters, with its defaults (tuned for a 2-core CPU and the digits)."""
-
-    dataset: str = "digits"  # digits (embedded, offline) | mnist | fashion_mnist | cifar10 | ...
-    data_root: str | None = None  # torchvision files or your images (None: ~/.cache/sngan-edu)
-    image_size: int = 16
-    width: float = 0.5  # G's channel multiplier: 1.0 is the paper's model
-    d_width: float | None = 0.125  # D's channel multiplier (None: same as width)
-    architecture: str = "standard"  # standard (Table 3) | resnet
-    loss: str = "hinge"  # hinge | vanilla | wasserstein
-    regularizer: str = "sn"  # sn | none | gp | clip
-    setting: str = "D"  # A-F (paper Table 1) | resnet
-    steps: int = 3000  # generator updates
-    batch_size: int = 32  # the paper: 64
-    z_dim: int = 128  # size of the latent vector z (the paper: 128)
-    z_categories: int = 0  # > 0: z's last entries become a one-hot code (0: the paper's Gaussian)
-    n_dis: int | None = 3  # D updates per G update (None: the setting's own, 5 for D)
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "none"  # mixed precision: none | bf16 | fp16 (autocast; SN's sigma stays float32)
-    torch_compile: bool = False  # torch.compile G and D (worth it on a GPU)
-    out_dir: str = "../runs/05_sngan_training"
-    eval_every: int = 500
-    resume: bool = False
-    overwrite: bool = False  # resume=False into a folder holding a run: delete it (else refuse)
-    lr_decay: str = "none"  # none | linear: Adam's lr falls linearly to 0 at `steps`
-    g_ema: float | None = 0.99  # average of G's weights used for sampling (None: sample from G)
-    translate: int = 0  # D sees real and fake shifted by up to this many pixels (0: off)
-    cpu_threads: int | None = 2  # torch CPU threads (None: torch's default)
-    max_minutes: float | None = None  # stop training after this much wall time (None: all steps)
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The parameter names, in the order of notebook 05's parameters cell."""
-        return tuple(f.name for f in fields(cls))
-
-    @classmethod
-    def from_parameters(cls, parameters: Mapping[str, Any]) -> RunConfig:
-        """The config of a ``metrics.json``'s ``parameters`` (a run written before a parameter
-        existed gets its default); ValueError for a name that is not a parameter."""
-        unknown = sorted(set(parameters) - set(cls.names()))
-        if unknown:
-            raise ValueError(f"unknown run parameter(s) {unknown}; the parameters are "
-                             f"{cls.names()}")
-        return cls(**parameters)
-
-    @property
-    def disc_width(self) -> float:
-        """D's channel multiplier: ``d_width``, or ``width`` when ``d_width`` is None."""
-        return self.width if self.d_width is None else self.d_width
-
-    def validate(self) -> None:
-        """Raise a ValueError naming the first bad parameter (before any data or training)."""
-        check_choice("dataset", self.dataset, DATASETS)
-        if self.data_root is not None and (not isinstance(self.data_root, str)
-                                           or not self.data_root):
-            raise ValueError(f"data_root must be a folder path or None (the per-user data "
-                             f"folder); got {self.data_root!r}")
-        check_choice("architecture", self.architecture, ARCHITECTURES)
-        check_choice("loss", self.loss, LOSS_NAMES)
-        check_choice("setting", self.setting, PRESET_NAMES)
-        check_choice("regularizer", self.regularizer, REGULARIZER_NAMES)
-        for name in ("steps", "eval_every"):
-            check_int(name, getattr(self, name))
-        ranks = world_size()
-        check_int("batch_size", self.batch_size, minimum=2 * ranks,
-                  note=" (G's BatchNorm needs at least 2 images per batch"
-                       + (f" on each of the {ranks} processes)" if ranks > 1 else ")"))
-        check_int("seed", self.seed, minimum=0)
-        check_int("image_size", self.image_size, minimum=8)
-        if self.image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8 (16, 32, 48, ...); "
-                             f"got {self.image_size!r}")
-        self._check_widths()
-        if self.n_dis is not None:
-            check_int("n_dis", self.n_dis)
-        check_max_shift(self.translate, self.image_size, name="translate")
-        check_bool("resume", self.resume)
-        check_bool("overwrite", self.overwrite)
-        check_bool("torch_compile", self.torch_compile)
-        if self.resume and self.overwrite:
-            raise ValueError("resume=True and overwrite=True contradict each other: use "
-                             "resume=True to continue the run in out_dir, or resume=False with "
-                             "overwrite=True to delete it and start afresh")
-        if self.max_minutes is not None:
-            check_positive("max_minutes", self.max_minutes,
-                           "a positive number of minutes or None")
-        if self.cpu_threads is not None:
-            check_int("cpu_threads", self.cpu_threads)
-        self.to_train_config().validate()  # z_dim, lr_decay, g_ema, device
-        check_categories(self.z_categories, self.z_dim)
-
-    def _check_widths(self) -> None:
-        """ValueError unless ``width`` (G) and ``d_width`` (D) leave every layer of the
-        architecture at least 1 channel."""
-        smallest = FAMILIES[self.architecture].MIN_WIDTH
-        for name, value, net in (("width", self.width, "G"), ("d_width", self.disc_width, "D")):
-            check_positive(name, value, "a positive number (1.0 = the paper)")
-            low = smallest[net]
-            check_number(name, value, low, finite=False, what=(
-                f">= {low:g} for architecture={self.architecture!r} (below it a layer of {net} "
-                f"would have less than 1 channel: {round(1 / low)} at width 1.0)"))
-
-    def to_train_config(self, progress: bool | None = None) -> TrainConfig:
-        """The training engine's configuration of this run (``progress``: the progress bar,
-        None for the trainer's default)."""
-        return TrainConfig(
-            steps=self.steps, batch_size=self.batch_size, z_dim=self.z_dim, preset=self.setting,
-            n_dis=self.n_dis, loss=self.loss, regularizer=self.regularizer, seed=self.seed,
-            device=self.device, log_every=50, checkpoint_dir=str(Path(self.out_dir)),
-            checkpoint_every=self.eval_every, checkpoint_seconds=CHECKPOINT_SECONDS,
-            resume=self.resume, progress=progress,
-            g_ema=self.g_ema, lr_decay=self.lr_decay, translate=self.translate,
-            channels_last=True, amp=self.amp, compile=self.torch_compile,
-            max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes,
-        )
 
 
 def build_generator(config: RunConfig, channels: int) -> nn.Module:
@@ -220,6 +79,63 @@ def build_discriminator(config: RunConfig, channels: int) -> nn.Module:
                                 width=config.disc_width)
 
 
+GREY_DATASETS = ("digits", "mnist", "fashion_mnist")
+
+
+def memory_estimate(config: RunConfig) -> tuple[int, int]:
+    """Bytes a run's training needs: ``(weights, activations)``. Weights: G's and D's
+    parameters with their gradients and Adam's two moments (and G's average); activations:
+    every layer's output for one batch through G and a real-and-fake batch through D, kept for
+    the backward with their gradients. Counted on the meta device: nothing is allocated."""
+    channels = 1 if config.dataset in GREY_DATASETS else 3
+    outputs = [0]
+
+    def count(module: nn.Module, args: object, out: object) -> None:
+        if torch.is_tensor(out):
+            outputs[0] += out.numel()
+
+    with torch.device("meta"):
+        G, D = build_generator(config, channels), build_discriminator(config, channels)
+        leaves = [m for net in (G, D) for m in net.modules() if not list(m.children())]
+        hooks = [m.register_forward_hook(count) for m in leaves]
+        fake = G(torch.zeros(config.batch_size, config.z_dim))
+        D(torch.cat((fake, fake)))
+    for hook in hooks:
+        hook.remove()
+    copies = 4 + (config.g_ema is not None)  # weight, gradient, Adam's moments, G's average
+    weights = 4 * copies * sum(p.numel() for net in (G, D) for p in net.parameters())
+    return weights, 4 * 2 * outputs[0]
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes ``device`` has for a run: a GPU's total memory, the CPU's available memory (None
+    if unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[1]
+    meminfo = Path("/proc/meminfo")
+    if device.type == "cpu" and meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def check_memory(config: RunConfig) -> None:
+    """ValueError if the run cannot fit in its device's memory (:func:`memory_estimate`),
+    naming what to lower: the widths when the weights dominate, else ``batch_size``."""
+    have = available_memory(config.torch_device)
+    weights, activations = memory_estimate(config)
+    if have is None or weights + activations <= have:
+        return
+    lower = "width or d_width" if weights >= activations else "batch_size (or the widths)"
+    raise ValueError(
+        f"this run needs about {(weights + activations) / 2**30:.1f} GiB "
+        f"({weights / 2**30:.1f} GiB of weights with their gradients and Adam's state at "
+        f"width={config.width:g}, d_width={config.disc_width:g}; {activations / 2**30:.1f} GiB "
+        f"of activations at batch_size={config.batch_size}) but {config.torch_device} has "
+        f"{have / 2**30:.1f} GiB; lower {lower}")
+
+
 def classifier_path(dataset: str) -> Path:
     """Where the classifier that scores ``dataset``'s samples lives (beside the digits' one in
     the package's assets; only the digits' ships with the course)."""
@@ -228,159 +144,12 @@ def classifier_path(dataset: str) -> Path:
     return DIGITS_CLASSIFIER.parent / f"{dataset}_classifier.pt"
 
 
-# ---------------------------------------------------------------- metrics.json
-class _MetricsRecordFields(TypedDict):
-    parameters: dict[str, Any]
-    optimizer: dict[str, float | int]
-    step: int
-    final: dict[str, float]
-    metrics: list[dict[str, float]]
-    train_seconds: float
-    n_params: dict[str, int]
-    precision: dict[str, float] | None
-
-
-class MetricsRecord(_MetricsRecordFields, total=False):
-    """A run's ``metrics.json``, written by :func:`run_sngan` and read by the sweep and rescore.
-
-    - ``parameters``: the :class:`RunConfig` (``asdict``; :meth:`RunConfig.from_parameters`
-      reads it back);
-    - ``optimizer``: the resolved Adam settings and ``n_dis``
-      (:meth:`~sngan_edu.train.config.TrainConfig.optimizer_settings`);
-    - ``step``: the generator steps trained (fewer than ``steps`` if ``max_minutes`` stopped it);
-    - ``final``: the last evaluation, ``{"step", "classes", "class_kl", "confidence", "fd",
-      "confidence_plain"}`` (only ``step`` without a classifier; ``confidence_plain`` for the
-      digits);
-    - ``metrics``: every evaluation, rows like ``final``;
-    - ``train_seconds``: wall time of training, resumed sessions included;
-    - ``n_params``: ``{"G": ..., "D": ...}``;
-    - ``precision``: the mean confidence of 10,000 fresh samples (noise seed 1) with its
-      standard error, ``{"n_samples", "seed", "confidence", "confidence_se",
-      "confidence_se_1000"}`` (the last: the standard error of ``final``'s 1,000-sample mean);
-      None without a classifier;
-    - ``fidelity`` (CIFAR-10 and STL-10 only, when the Inception weights are available):
-      ``{"inception_score", "inception_score_std", "fid"}``.
-    """
-
-    fidelity: dict[str, float]
-
-
-def metrics_record(
-    config: RunConfig, trainer: Trainer, n_params: Mapping[str, int],
-    precision: Mapping[str, float] | None,
-) -> MetricsRecord:
-    """The ``metrics.json`` of a run trained by ``trainer`` (see :class:`MetricsRecord`)."""
-    return {
-        "parameters": asdict(config),
-        "optimizer": trainer.config.optimizer_settings(),
-        "step": trainer.step,
-        "final": trainer.history["metrics"][-1],
-        "metrics": trainer.history["metrics"],
-        "train_seconds": round(trainer.elapsed, 1),
-        "n_params": dict(n_params),
-        "precision": None if precision is None else dict(precision),
-    }
-
-
-def write_metrics(out_dir: str | Path, record: MetricsRecord) -> Path:
-    """Write ``record`` to ``out_dir/metrics.json`` atomically; return the path."""
-    return ckpt.write_json_atomic(record, Path(out_dir) / METRICS_FILE)
-
-
-def read_metrics(run_dir: str | Path) -> MetricsRecord:
-    """A finished run's ``metrics.json``; ValueError if the folder has none."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise ValueError(f"{run_dir} is not a finished notebook 05 run: no {METRICS_FILE} in it")
-    return json.loads(path.read_text())
-
-
-# ---------------------------------------------------------------- the run folder
-def run_files(out: Path) -> list[str]:
-    """The files in ``out`` that show it holds a run: ``checkpoint.pt``, ``metrics.json``."""
-    return [name for name in (ckpt.CHECKPOINT_NAME, METRICS_FILE) if (out / name).exists()]
-
-
-def clear_run(out: Path) -> None:
-    """Delete the files a run wrote into ``out`` (:data:`RUN_FILES`, and temporary files of a
-    killed write); other files stay."""
-    for name in RUN_FILES:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-    for name in (ckpt.CHECKPOINT_NAME, METRICS_FILE, SIGMA_FILE):
-        ckpt.remove_orphans(out / name)
-
-
-def saved_parameters(out: Path, state: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The run parameters of the checkpoint ``state`` (kept in it since they exist), else of
-    ``out/metrics.json``, else None."""
-    saved = (state.get("metadata") or {}).get("run_parameters")
-    if saved is None and (out / METRICS_FILE).is_file():
-        saved = read_metrics(out)["parameters"]
-    return saved
-
-
-def check_resumable(config: RunConfig, out: Path) -> None:
-    """ValueError unless ``out`` holds a checkpoint that ``config`` continues: the same run
-    parameters (those of :data:`RESUME_FREE_PARAMETERS` aside) and ``steps`` not below its step."""
-    path = out / ckpt.CHECKPOINT_NAME
-    if not path.is_file():
-        raise ValueError(f"resume=True but there is nothing to resume at {out}: no "
-                         f"{ckpt.CHECKPOINT_NAME} in it; use resume=False to start a new run")
-    state = ckpt.load(path)
-    saved = saved_parameters(out, state)
-    if saved is not None:
-        ckpt.check_same_config(
-            saved, asdict(config), RESUME_FREE_PARAMETERS, path,
-            fix="resume=True continues a run only with its own parameters: set them back, or "
-                "use resume=False with overwrite=True (or another out_dir) to start afresh")
-    ckpt.check_not_past(config.steps, int(state["step"]), path,
-                        fix=", or resume=False with overwrite=True to start afresh")
-
-
-def check_run_folder(config: RunConfig, out: Path) -> None:
-    """ValueError if ``config`` may not train into ``out``: a run is there and neither
-    ``resume`` nor ``overwrite`` is set, or ``resume`` cannot continue it."""
-    if config.resume:
-        check_resumable(config, out)
-        return
-    found = run_files(out)
-    if found and not config.overwrite:
-        raise ValueError(
-            f"out_dir {out} already holds a run ({', '.join(found)}) and resume=False; use "
-            "resume=True to continue it, overwrite=True to delete it and start afresh, or "
-            "another out_dir")
-
-
-def claim_folder(config: RunConfig, out: Path) -> FolderLock | None:
-    """Take ``out`` for the run of ``config``: its lock (rank 0 alone, returned; None on the
-    other ranks), the checks of :func:`check_run_folder`, then (rank 0) the old run's files
-    deleted if ``overwrite`` and orphan temporary files removed."""
-    lock = FolderLock(out).acquire() if is_main_process() else None
-    try:
-        check_run_folder(config, out)
-        if lock is not None:
-            if config.overwrite:
-                clear_run(out)
-            for name in (ckpt.CHECKPOINT_NAME, METRICS_FILE, SIGMA_FILE):
-                ckpt.remove_orphans(out / name)
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
-    return lock
-
-
 # ---------------------------------------------------------------- the run
 @dataclass
 class RunSetup:
     """Everything a run builds before training (:func:`prepare_run`)."""
 
     config: RunConfig
-    train_config: TrainConfig
     device: torch.device
     out: Path  # the run folder
     data: ImageData  # the training images, on ``device``
@@ -444,29 +213,31 @@ class RunResult:
 
 
 def prepare_run(config: RunConfig, progress: bool | None = None) -> RunSetup:
-    """Validate ``config``, claim ``out_dir`` (:func:`claim_folder`: lock it, refuse a folder the
-    run may not train into, clear it if ``overwrite``), then set torch's threads
-    (``cpu_threads``), load the data (writing ``real.png``), build G and D (seeded with
-    ``seed``) and load the classifier. The folder stays locked until :func:`run_sngan` of the
-    returned setup ends (or :meth:`RunSetup.release`)."""
-    config.validate()
+    """Check that the run fits in memory (:func:`check_memory`), claim ``out_dir``
+    (:func:`~sngan_edu.train.run_folder.claim_folder`: lock it, refuse a folder the run may not
+    train into, clear it if ``overwrite``), then set torch's threads (``cpu_threads``), load the
+    data (writing ``real.png``), build G and D (seeded with ``seed``) and load the classifier.
+    The folder stays locked until :func:`run_sngan` of the returned setup ends (or
+    :meth:`RunSetup.release`)."""
+    if config.out_dir is None:
+        raise ValueError("out_dir must be a folder for a run (it writes its files there)")
+    check_memory(config)
     out = Path(config.out_dir)
     lock = claim_folder(config, out)  # under torchrun, rank 0 alone writes the run folder
     try:
-        return _prepare(config, out, progress, lock)
+        return _prepare(config if progress is None else config.replace(progress=progress),
+                        out, lock)
     except BaseException:
         if lock is not None:
             lock.release()
         raise
 
 
-def _prepare(config: RunConfig, out: Path, progress: bool | None,
-             lock: FolderLock | None) -> RunSetup:
+def _prepare(config: RunConfig, out: Path, lock: FolderLock | None) -> RunSetup:
     """:func:`prepare_run` once the folder is claimed."""
     if config.cpu_threads is not None:
         torch.set_num_threads(config.cpu_threads)
-    train_config = config.to_train_config(progress)
-    device = resolve_device(config.device)
+    device = config.torch_device
     split = TRAIN_SPLITS.get(config.dataset, "train")
     data = load_image_data(config.dataset, config.data_root, config.image_size,
                            split=split).to(device)
@@ -477,7 +248,7 @@ def _prepare(config: RunConfig, out: Path, progress: bool | None,
     G = build_generator(config, data.channels)
     D = build_discriminator(config, data.channels)
     n_params = {name: sum(p.numel() for p in m.parameters()) for name, m in [("G", G), ("D", D)]}
-    setup = RunSetup(config, train_config, device, out, data, real_batch, G, D, n_params,
+    setup = RunSetup(config, device, out, data, real_batch, G, D, n_params,
                      classifier_path(config.dataset), lock=lock, claimed=True)
     if setup.classifier_path.is_file():
         setup.classifier = load_classifier(setup.classifier_path, device="cpu")
@@ -521,7 +292,7 @@ def run_sngan(
     if isinstance(config, RunSetup):
         setup = config
         if progress is not None:
-            setup.train_config = replace(setup.train_config, progress=progress)
+            setup.config = setup.config.replace(progress=progress)
         if not setup.claimed:  # a setup whose run already ran: check and lock the folder again
             setup.lock = claim_folder(setup.config, setup.out)
             setup.claimed = True
@@ -540,8 +311,7 @@ def _train_and_write(setup: RunSetup, callbacks: Sequence[Callback]) -> RunResul
     cfg, out = setup.config, setup.out
     own = [SigmaLogger(every=max(1, cfg.steps // 40), exact=True),
            MetricEval(cfg.eval_every, sample_evaluator(setup))]
-    trainer = Trainer(setup.G, setup.D, setup.data.sample, setup.train_config,
-                      [*own, *callbacks], metadata={"run_parameters": asdict(cfg)})
+    trainer = Trainer(setup.G, setup.D, setup.data.sample, cfg, [*own, *callbacks])
     start_step, start = trainer.step, time.perf_counter()
     trainer.fit()
     fit_seconds = time.perf_counter() - start
@@ -575,25 +345,5 @@ def _train_and_write(setup: RunSetup, callbacks: Sequence[Callback]) -> RunResul
     return result
 
 
-__all__ = [
-    "ARCHITECTURES",
-    "METRICS_FILE",
-    "MetricsRecord",
-    "RunConfig",
-    "RunResult",
-    "RunSetup",
-    "build_discriminator",
-    "check_resumable",
-    "check_run_folder",
-    "claim_folder",
-    "clear_run",
-    "build_generator",
-    "classifier_path",
-    "metrics_record",
-    "prepare_run",
-    "read_metrics",
-    "run_files",
-    "run_sngan",
-    "sample_evaluator",
-    "write_metrics",
-]
+__all__ = ["RunResult", "RunSetup", "build_discriminator", "build_generator", "classifier_path",
+           "prepare_run", "run_sngan", "sample_evaluator"]

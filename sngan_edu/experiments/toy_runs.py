@@ -1,6 +1,6 @@
 """The toy GAN methods of notebook 04 (and benchmarks/toy_modes.py): one recipe per method.
 
-A recipe is the networks of :mod:`sngan_edu.models.toy_mlp`, a :class:`TrainConfig` and the
+A recipe is the networks of :mod:`sngan_edu.models.toy_mlp`, a :class:`RunConfig` and the
 input scale of the discriminator. :func:`run_toy` trains it with the course's :class:`Trainer`,
 whose loop notebook 04 writes out as ``train_toy_gan`` (tests/test_chapter_code.py checks that
 both give the same weights). The mixtures and their metrics follow PacGAN's setup
@@ -25,13 +25,14 @@ from sngan_edu.data.toy import make_sampler, mixture_std
 from sngan_edu.metrics.toy import N_EVAL_SAMPLES, ModeMetrics, modes_reached, toy_metrics
 from sngan_edu.models.toy_mlp import ToyDiscriminator, ToyGenerator
 from sngan_edu.train.callbacks import Callback, SampleSnapshot
-from sngan_edu.train.config import TrainConfig
+from sngan_edu.train.config import RunConfig
 from sngan_edu.train.trainer import Trainer
 
 #: Shared by every method: generator 3 x 128 ReLU from z in R^2, discriminator 2 x 256
 #: LeakyReLU(0.1), batch 256, Adam betas (0.5, 0.9), lr falling linearly to 0.
 TOY_COMMON: dict = dict(
-    batch_size=256, z_dim=2, lr=1e-3, beta1=0.5, beta2=0.9, n_dis=1, lr_decay="linear"
+    batch_size=256, z_dim=2, lr=1e-3, beta1=0.5, beta2=0.9, n_dis=1, lr_decay="linear",
+    setting="C", g_ema=None, out_dir=None, cpu_threads=None,  # no average, no run folder
 )
 TOY_G_HIDDEN = (128, 128, 128)
 TOY_D_HIDDEN = (256, 256)
@@ -41,7 +42,7 @@ TOY_D_HIDDEN = (256, 256)
 #: 0.5 * 3 = 1.5 across the 3-std zone of one mode, instead of 0.15 (grid) or 0.03 (ring).
 SN_INPUT_SCALE_TIMES_STD = 0.5
 
-#: method -> (TrainConfig overrides, D input scale or "auto" for 0.5/std). Every method gets
+#: method -> (RunConfig overrides, D input scale or "auto" for 0.5/std). Every method gets
 #: the same number of generator steps. The WGANs use their papers' defaults (5 critic steps per
 #: generator step; lr 1e-4 for the gradient penalty, 5e-5 for clipping), untuned on these
 #: mixtures, so they cost 5-6 times more per generator step than the others.
@@ -68,10 +69,10 @@ TOY_METHOD_LABELS = {
 
 
 def toy_gan(method: str, dataset: str, steps: int, seed: int = 0, **config_overrides):
-    """Seeded ``(G, D, TrainConfig)`` for one of :data:`TOY_METHODS` on a toy ``dataset``.
+    """Seeded ``(G, D, RunConfig)`` for one of :data:`TOY_METHODS` on a toy ``dataset``.
 
     ``steps`` is the budget in generator steps (the same for every method). Extra keyword
-    arguments override TrainConfig fields (e.g. :data:`SLOW_D`).
+    arguments override RunConfig fields (e.g. :data:`SLOW_D`).
     """
     check_choice("method", method, TOY_METHODS)
     overrides, scale = TOY_METHODS[method]
@@ -85,7 +86,7 @@ def toy_gan(method: str, dataset: str, steps: int, seed: int = 0, **config_overr
     settings = {**TOY_COMMON, **overrides, "steps": steps,
                 "seed": seed, "device": "cpu", "progress": False}
     settings.update(config_overrides)
-    return G, D, TrainConfig(**settings)
+    return G, D, RunConfig(**settings)
 
 
 @dataclass
@@ -110,7 +111,7 @@ def run_toy(method: str, dataset: str, steps: int, seed: int = 0, snapshots: int
     """Train :func:`toy_gan` ``(method, dataset, steps, seed)`` on one CPU thread, keeping
     ``snapshots + 1`` evenly spaced sample snapshots (step 0 included), and score it."""
     check_int("snapshots", snapshots)
-    G, D, config = toy_gan(method, dataset, steps, seed=seed, num_threads=1, **config_overrides)
+    G, D, config = toy_gan(method, dataset, steps, seed=seed, cpu_threads=1, **config_overrides)
     snap = SampleSnapshot(every=max(steps // snapshots, 1), n=1000)
     trainer = Trainer(G, D, make_sampler(dataset), config, callbacks=[snap, *callbacks])
     start = time.perf_counter()

@@ -2,10 +2,10 @@
 
 Train it (the digits weights ship inside the package, ``sngan_edu/assets/``)::
 
-    python -m sngan_edu.metrics.classifier --dataset digits   # -> runs/classifiers/
-    python -m sngan_edu.metrics.classifier --dataset digits --replace-shipped \\
+    sngan-edu classifier --dataset digits   # -> runs/classifiers/digits_classifier.pt
+    sngan-edu classifier --dataset digits --replace-shipped \\
         --out sngan_edu/assets/digits_classifier.pt
-    python -m sngan_edu.metrics.classifier --dataset mnist --data-root ~/data --image-size 28 \\
+    sngan-edu classifier --dataset mnist --data-root ~/data --image-size 28 \\
         --out data/mnist_classifier.pt
 
 The classifier's softmax gives class coverage and confidence, its penultimate layer the
@@ -208,7 +208,7 @@ def load_classifier(
     if not path.is_file():
         raise FileNotFoundError(
             f"classifier weights not found at {path}; train them with "
-            f"`python -m sngan_edu.metrics.classifier --dataset digits --out {path}`"
+            f"`sngan-edu classifier --dataset digits --out {path}`"
         )
     payload = torch.load(path, map_location=device, weights_only=True)
     model = Classifier(**payload["config"])
@@ -217,9 +217,8 @@ def load_classifier(
     return model.to(device).eval()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``sngan-edu classifier``."""
     parser.add_argument("--dataset", default="digits", choices=[d for d in DATASETS])
     parser.add_argument("--data-root", default=None,
                         help="dataset folder (default: $SNGAN_EDU_DATA or ~/.cache/sngan-edu)")
@@ -235,7 +234,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="replace an existing file at --out")
     parser.add_argument("--replace-shipped", action="store_true",
                         help="allow --out to replace a classifier shipped with the course")
-    args = parser.parse_args(argv)
+
+
+def run_from_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                       words: list[str]) -> None:
+    """Train and save the classifier that ``args`` (parsed by :func:`add_arguments`) ask for;
+    a bad option is a usage error of ``parser``."""
     out = Path(args.out) if args.out else default_output(args.dataset)
     try:
         check_outlier_weight(args.outlier_weight)
@@ -266,6 +270,3 @@ def main(argv: list[str] | None = None) -> None:
     save_classifier(model, out, meta)
     print(f"test accuracy {acc:.4f} on {len(test)} {held}; wrote {out}")
 
-
-if __name__ == "__main__":
-    main()

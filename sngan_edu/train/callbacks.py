@@ -5,14 +5,14 @@ training. With no callbacks the training loop does no extra work at all. Callbac
 draw from the trainer's random generators (they would change the training run); those that
 need randomness own a ``torch.Generator``.
 
-Write your own by subclassing :class:`Callback` or wrap a function with :class:`LambdaCallback`;
-the live plot callback is :class:`sngan_edu.plots.live.LivePlot`.
+Write your own by subclassing :class:`Callback`; the live plot callback is
+:class:`sngan_edu.plots.live.LivePlot`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -41,17 +41,6 @@ class Callback:
 def check_every(every: int) -> int:
     """``every`` if it is a positive integer (generator steps); else a ValueError naming it."""
     return check_int("every", every)
-
-
-class LambdaCallback(Callback):
-    """Call ``fn(trainer)`` every ``every`` generator steps."""
-
-    def __init__(self, every: int, fn: Callable[[Trainer], Any]):
-        self.every = check_every(every)
-        self.fn = fn
-
-    def on_step(self, trainer: Trainer) -> None:
-        self.fn(trainer)
 
 
 class SigmaLogger(Callback):
@@ -150,7 +139,6 @@ class MetricEval(Callback):
 
 __all__ = [
     "Callback",
-    "LambdaCallback",
     "MetricEval",
     "SampleSnapshot",
     "SigmaLogger",

@@ -90,8 +90,7 @@ def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> d
     """Load a checkpoint written by :func:`save_atomic` (``weights_only=True``), checked.
 
     ValueError if there is no file; :class:`CheckpointError` (a ValueError) if the file is not a
-    checkpoint or its content no longer matches its SHA-256. Files written before checksums
-    existed (a bare state dict) load unchecked.
+    checkpoint or its content no longer matches its SHA-256.
     """
     path = Path(path)
     if not path.is_file():
@@ -106,8 +105,9 @@ def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> d
         ) from None
     if not isinstance(outer, dict):
         raise CheckpointError(f"checkpoint at {path} is not a valid checkpoint (not a dict)")
-    if outer.get("format") != FORMAT:  # written before checksums: load it as it is
-        return torch.load(path, map_location=map_location, weights_only=True)
+    if outer.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint at {path} is not a sngan-edu checkpoint (no "
+                              f"{FORMAT!r} format mark); delete it or move it away")
     payload = outer.get("payload")
     if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8:
         raise CheckpointError(f"checkpoint at {path} is not a valid checkpoint (no payload)")

@@ -159,17 +159,10 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def barrier() -> None:
-    """Wait until every rank reaches this line (nothing in a single process)."""
-    if is_initialized() and world_size() > 1:
-        dist.barrier()
-
-
 __all__ = [
     "ENV_VARIABLES",
     "all_reduce_mean",
     "backend_for",
-    "barrier",
     "batch_slice",
     "check_batch_size",
     "init",
