@@ -122,9 +122,16 @@ def test_training_is_deterministic_and_junk_is_valid(digits):
     assert junk.shape == (64, 1, 16, 16) and junk.min() >= -1 and junk.max() <= 1
 
 
+def classifier_cli(args: list[str]) -> int:
+    """``sngan-edu classifier ARGS``, in this process."""
+    from sngan_edu import cli
+
+    return cli.main(["classifier", *args])
+
+
 def test_cli_writes_loadable_weights(tmp_path, capsys):
     out = tmp_path / "clf.pt"
-    evaluator.main(["--dataset", "digits", "--epochs", "1", "--outlier-weight", "0",
+    classifier_cli(["--dataset", "digits", "--epochs", "1", "--outlier-weight", "0",
                     "--out", str(out)])
     assert "test accuracy" in capsys.readouterr().out
     model = evaluator.load_classifier(out)
@@ -134,13 +141,13 @@ def test_cli_writes_loadable_weights(tmp_path, capsys):
 
 def test_cli_rejects_a_negative_outlier_weight(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        evaluator.main(["--outlier-weight", "-1", "--out", str(tmp_path / "clf.pt")])
+        classifier_cli(["--outlier-weight", "-1", "--out", str(tmp_path / "clf.pt")])
     assert "outlier_weight must be a number >= 0" in capsys.readouterr().err
     assert not (tmp_path / "clf.pt").exists()
 
 
 def test_missing_weights_message(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m sngan_edu.metrics.classifier"):
+    with pytest.raises(FileNotFoundError, match="sngan-edu classifier"):
         evaluator.load_classifier(tmp_path / "none.pt")
 
 
@@ -164,7 +171,7 @@ def test_classifier_metrics_adds_the_plain_classifiers_mean_confidence(clf, plai
 def test_cli_default_output_is_not_a_shipped_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     shipped = evaluator.DIGITS_CLASSIFIER.read_bytes()
-    evaluator.main(["--dataset", "digits", "--epochs", "1"])
+    classifier_cli(["--dataset", "digits", "--epochs", "1"])
     assert "wrote runs/classifiers/digits_classifier.pt" in capsys.readouterr().out
     assert (tmp_path / "runs" / "classifiers" / "digits_classifier.pt").is_file()
     assert evaluator.DIGITS_CLASSIFIER.read_bytes() == shipped
@@ -173,7 +180,7 @@ def test_cli_default_output_is_not_a_shipped_file(tmp_path, monkeypatch, capsys)
 def test_cli_refuses_to_replace_a_shipped_classifier_without_the_flag(capsys):
     shipped = evaluator.DIGITS_CLASSIFIER.read_bytes()
     with pytest.raises(SystemExit):
-        evaluator.main(["--epochs", "1", "--out", str(evaluator.DIGITS_CLASSIFIER)])
+        classifier_cli(["--epochs", "1", "--out", str(evaluator.DIGITS_CLASSIFIER)])
     assert "shipped with the course; pass --replace-shipped" in capsys.readouterr().err
     assert evaluator.DIGITS_CLASSIFIER.read_bytes() == shipped
 
@@ -182,14 +189,14 @@ def test_cli_refuses_to_overwrite_without_the_flag(tmp_path, capsys):
     out = tmp_path / "clf.pt"
     out.write_bytes(b"mine")
     with pytest.raises(SystemExit):
-        evaluator.main(["--epochs", "1", "--out", str(out)])
+        classifier_cli(["--epochs", "1", "--out", str(out)])
     assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
 
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
 def test_cli_rejects_epochs_below_one(tmp_path, capsys, epochs):
     with pytest.raises(SystemExit):
-        evaluator.main(["--epochs", epochs, "--out", str(tmp_path / "clf.pt")])
+        classifier_cli(["--epochs", epochs, "--out", str(tmp_path / "clf.pt")])
     assert "epochs must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "clf.pt").exists()
 
@@ -203,7 +210,7 @@ def test_cli_on_a_folder_holds_images_out(tmp_path, capsys):
         for i in range(10):
             pixels = (torch.rand(8, 8, 3, generator=gen) * 255).to(torch.uint8).numpy()
             Image.fromarray(pixels).save(tmp_path / "imgs" / label / f"{i}.png")
-    evaluator.main(["--dataset", "folder", "--data-root", str(tmp_path / "imgs"),
+    classifier_cli(["--dataset", "folder", "--data-root", str(tmp_path / "imgs"),
                     "--image-size", "8", "--epochs", "1", "--out", str(tmp_path / "clf.pt")])
     out = capsys.readouterr().out
     assert "on 4 images held out of the folder (it has no test split)" in out
