@@ -23,8 +23,12 @@ _EXCESS_FLOOR = 1e-5  # log_excess: values closer to 1 than this are drawn at th
 
 
 def _colors(n: int) -> list:
+    """One colour per layer: a qualitative palette (tab10) up to ten layers, so that
+    neighbouring layers differ; a colour map beyond."""
     import matplotlib.pyplot as plt
 
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
     cmap = plt.get_cmap("viridis")
     return [cmap(i / max(n - 1, 1) * 0.9) for i in range(n)]
 
