@@ -67,4 +67,5 @@ def fact_the_short_run_of_the_visible_loop_behaves_as_the_text_says():
     sigma = short["sigma"]
     assert sum(r[-1][2] > r[0][2] for r in sigma.values()) >= len(sigma) / 2  # "raw sigmas grow"
     normalized = [rec[3] for records in sigma.values() for rec in records[1:]]
-    assert all(0.95 < s < 1.5 for s in normalized)  # "near 1, up to a few tenths above" (<= 1.29)
+    # "near 1, at times a tenth or more above": at most 1.29 over seeds 1-3
+    assert all(0.95 < s < 1.5 for s in normalized)
