@@ -71,10 +71,10 @@ def parse_train_config(words: Sequence[str]) -> Any:
     optional = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(RunConfig)
                 if type(None) in typing.get_args(hints[f.name])}
     return tyro.cli(RunConfig, args=_none_words(list(words), optional), prog="sngan-edu train",
-                    description="Notebook 05's run with its parameters as flags (same names and "
-                                "defaults as its parameters cell). Under torchrun "
-                                "--nproc_per_node N, batch-size is the global batch and rank 0 "
-                                "alone writes out-dir.")
+                    description="Notebook 05's run with every RunConfig field as a flag "
+                                "(RunConfig's defaults). Under torchrun --nproc_per_node N, "
+                                "batch-size is the global batch and rank 0 alone writes "
+                                "out-dir.")
 
 
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

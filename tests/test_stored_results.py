@@ -83,8 +83,11 @@ def test_the_quoted_count_of_unnormalized_runs_that_missed_a_class():
 
 
 def test_the_stored_seeds_were_run_with_the_notebooks_defaults():
+    from sngan_edu.train.config import RunConfig
+
     cell = next(c for c in notebook_cells() if "parameters" in c.metadata.get("tags", []))
-    defaults: dict = {}
+    # What the notebook runs: RunConfig's defaults, with its parameters cell's values
+    defaults: dict = {name: getattr(RunConfig(), name) for name in RunConfig.names()}
     exec(cell.source, {}, defaults)  # plain assignments
     stored = load("notebook05_seeds.json")
     assert stored["steps"] == defaults["steps"]

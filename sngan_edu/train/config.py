@@ -4,8 +4,9 @@
 values, before any data or training), resolves its device once (``config.torch_device``) and its
 Adam settings once (``config.optimizer``: the paper's setting A-F of Table 1 or its ResNet
 setting, :mod:`sngan_edu.train.presets`, with ``lr``/``beta1``/``beta2``/``n_dis`` overriding
-it). Each field's help text is its ``help`` metadata; notebook 05's parameters cell declares the
-fields marked ``notebook`` (:meth:`RunConfig.names`). ``steps`` counts generator updates, each
+it). Each field's help text is its ``help`` metadata; the fields marked ``notebook``
+(:meth:`RunConfig.names`) are the names papermill may inject into notebook 05, whose parameters
+cell lists the ones a student changes. ``steps`` counts generator updates, each
 after ``n_dis`` discriminator updates; ``batch_size`` is the global batch when several processes
 train together (``torchrun``).
 """
@@ -79,7 +80,7 @@ class RunConfig:
     cpu_threads: int | None = _param(2, "torch CPU threads (None: torch's default)")
     max_minutes: float | None = _param(None, "stop training after this much wall time "
                                        "(None: all steps)")
-    # The trainer's own settings (not in notebook 05's parameters cell).
+    # The trainer's own settings (not injectable into notebook 05).
     lr: float | None = _param(None, "Adam's learning rate for G and D (None: the setting's)",
                               False)
     lr_d: float | None = _param(None, "D's learning rate (None: lr)", False)
@@ -117,7 +118,7 @@ class RunConfig:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Notebook 05's parameters, in the order of its parameters cell."""
+        """The names notebook 05 accepts from papermill (its parameters cell lists a subset)."""
         return tuple(f.name for f in fields(cls) if f.metadata["notebook"])
 
     @classmethod
