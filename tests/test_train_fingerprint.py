@@ -1,5 +1,6 @@
-"""The training code trains the same weights, bit for bit, as the code that produced the stored
-notebook outputs: short runs of several configurations against sums recorded from it.
+"""The training code trains the same weights, bit for bit, as when the sums were recorded:
+short runs of several configurations against sums recorded from it (`python
+tests/test_train_fingerprint.py > tests/train_fingerprint.json` after a deliberate change).
 
 A change to the order of random draws, the batches or the operations of a step changes these
 sums (and would change notebooks 04-06's stored outputs). The sums were recorded with one torch

@@ -113,7 +113,7 @@ def test_the_installed_course_runs_from_an_empty_folder(installed):
     assert (cwd / "course" / "exercises" / "01_power_iteration.ipynb").is_file()
 
     flags = [w for k, v in TINY.items() for w in ("--" + k.replace("_", "-"), str(v))]
-    _run([script, "train", *flags, "--out-dir", "cli_run", "--no-progress"], cwd, env)
+    _run([script, "train", *flags, "--out-dir", "cli_run", "--progress", "False"], cwd, env)
     metrics = json.loads((cwd / "cli_run" / "metrics.json").read_text())
     assert metrics["step"] == TINY["steps"]
     # scored by the digit classifier the wheel ships
