@@ -92,12 +92,12 @@ def fact_sn_critics_stay_within_their_bound_and_naive_sn_is_nearly_flat():
 
 def fact_the_working_sn_critic_uses_a_larger_share_of_its_bound_than_the_naive_one():
     # section 3: "about 0.18 ... about as much as the naive critic's whole budget of 0.15",
-    # "only about a tenth of its own bound", "the naive critic uses under 2% of its bound"
+    # "only about a tenth of its own bound", "the naive critic uses a few percent at most"
     share = {name: max_grad[name] / runs[(name, "grid", 0)].trainer.D.input_scale  # noqa: F821
              for name in ["SN-GAN", "SN, no scale"]}
     assert 0.1 < 0.15 * max_grad["SN-GAN"] < 0.3  # noqa: F821
-    assert 0.05 < share["SN-GAN"] < 0.2 and share["SN, no scale"] < 0.02
-    assert share["SN-GAN"] > 4 * share["SN, no scale"]
+    assert 0.05 < share["SN-GAN"] < 0.2 and share["SN, no scale"] < 0.05
+    assert share["SN-GAN"] > 3 * share["SN, no scale"]
 
 
 def _summary(dataset, method):
