@@ -114,7 +114,7 @@ def test_notebook01_slider_redraws_plot_and_estimate(lab_server, page, artifacts
     last = page.locator(".jp-CodeCell").last
     # Run All stops at the first error, so output in the last cell means every cell ran; the
     # kernel going idle afterwards means it is free for widget messages.
-    done = last.locator(".jp-OutputArea-output", has_text="without the square root 0.3333")
+    done = last.locator(".jp-OutputArea-output", has_text="scaling W by 100 leaves the result")
     done.wait_for(timeout=RUN_ALL_TIMEOUT)
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
