@@ -16,7 +16,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb notebooks/appendix_*.ipynb
 help:
 	@echo "make demo   - set up .venv and run the notebook series headless into runs/<date-time>/"
 	@echo "make check  - ruff and the fast unit tests (those not marked slow)"
-	@echo "make test   - set up .venv, run every unit test (slow ones too) and pytest --nbval on every notebook"
+	@echo "make test   - set up .venv, run every unit test (slow ones too) and pytest --nbval on every notebook, in parallel"
+	@echo "make unit / make nbval - the same two halves one after the other, in one process"
 	@echo "make lab    - open JupyterLab on the course"
 	@echo "make notebooks - re-execute notebooks in place (refresh stored outputs)"
 
@@ -30,12 +31,21 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m sngan_edu.course.demo
 
-test: unit nbval
+# make test: every unit test and every notebook in one pytest run over up to four processes
+# (pytest-xdist; two on a 2-core machine). --dist loadfile keeps a notebook's cells, and then its
+# facts, in one process and one kernel. The longest notebooks are listed first so that they
+# start first; the rest fill the other process.
+XDIST := -n auto --maxprocesses 4 --dist loadfile
+LONGEST := notebooks/05_sngan_training.ipynb notebooks/06_hyperparameter_robustness.ipynb
+test: $(STAMP)
+	rm -rf $(NOTEBOOK_RUNS)
+	$(BIN)/python -m $(NBVAL) $(XDIST) $(LONGEST) $(filter-out $(LONGEST),$(NOTEBOOKS)) \
+		tests --ignore=tests/browser
 
 # The fast tier while editing: ruff, then the unit tests not marked slow (tests/conftest.py marks
 # the slow ones: wheel, DDP, compile, papermill, benchmark scripts, long training runs).
 check: lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests --ignore=tests/browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) -m "not slow" tests --ignore=tests/browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser

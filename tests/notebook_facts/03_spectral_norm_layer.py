@@ -69,20 +69,15 @@ def fact_u_updates_in_training_mode_only():
     assert not torch.equal(before, buffers._u)
 
 
-def fact_one_iteration_lags_early_above_1_05():
-    # section 5: "some layers reach 1.1 to 1.3" early, well outside the band
-    assert max_normalized_sigma(history) > 1.05
+# Section 5's run: the text states what holds over the five seeds of
+# benchmarks/results/sigma_demo_seeds.json (tests/test_sigma_demo_seeds.py); the facts assert of
+# this run only what holds for every one of them, with a margin (another CPU is another seed).
+def fact_one_iteration_lags_early_far_above_the_band():
+    early = {layer: max(r[3] for r in records if 0 < r[0] <= 50)
+             for layer, records in history.items()}
+    assert max(early.values()) > 1.2
+    assert sum(v > 1.1 for v in early.values()) >= 3
 
 
 def fact_one_iteration_catches_up_below_1_1_after_step_100():
     assert max_normalized_sigma(history, after_step=100) < 1.1
-
-
-def fact_final_every_layer_within_0_05_of_1():
-    assert all(abs(records[-1][3] - 1) < 0.05 for records in history.values())
-
-
-def fact_five_iterations_lag_less_than_one():
-    # the slider moved to 5 iterations per step
-    assert controls.slider.value == 5
-    assert max_normalized_sigma(controls.history) < max_normalized_sigma(history)
