@@ -22,7 +22,7 @@ from sngan_edu.course.exercises.core import (
     seeded,
     unpack,
 )
-from sngan_edu.course.exercises.sn_layer import reference_unnormalized_layers
+from sngan_edu.course.exercises.forgotten_layers import reference_unnormalized_layers
 from sngan_edu.metrics import toy as toy_metrics
 
 
