@@ -99,6 +99,35 @@ def _require_scores(c, out: Any, n: int, expected: torch.Tensor, hint: str) -> N
         c.fail(_fmt(expected), _fmt(out), hint)
 
 
+def _check_projection_gradients(c, embed: nn.Embedding, phi: torch.Tensor,
+                                y: torch.Tensor) -> None:
+    """Gradients reach phi and the embedding rows of the labels in ``y``, and only those."""
+    phi_in = phi.clone().requires_grad_(True)
+    out = c.call(phi_in, embed, y.clone())
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+        c.fail("a result that autograd can differentiate", "no gradient path",
+               "compute the term with torch operations on phi and embed(y), without "
+               ".detach(), .item(), numpy or torch.no_grad(): D learns through it.")
+    grads = torch.autograd.grad(out.sum(), (phi_in, embed.weight), allow_unused=True)
+    if grads[0] is None:
+        c.fail("a gradient for phi", "none: phi was detached",
+               "do not detach phi(x): the projection term must train D's features as well "
+               "as the class embedding (and pass G's gradient through to the image).")
+    if grads[1] is None or grads[1].abs().sum() == 0:
+        c.fail("a gradient for the embedding", "none: the embedding was detached",
+               "use embed(y) itself (not embed.weight.detach() or .data): D must learn each "
+               "class's direction.")
+    if not tensor_close(grads[0], embed.weight.detach()[y], atol=1e-5):
+        c.fail("d(term)/d(phi_i) = embed(y_i)", _fmt(grads[0]),
+               "each sample's score depends on its features only through embed(y_i).")
+    unused = sorted(set(range(embed.num_embeddings)) - set(y.tolist()))
+    if grads[1][unused].abs().sum() > 0:
+        c.fail("no gradient for the rows of classes not in the batch",
+               f"gradients on rows {unused}",
+               "only the rows of the labels in the batch enter the term: index the rows with "
+               "y (embed(y)), do not sum over all classes.")
+
+
 @exercise_check
 def check_projection_term(projection_term: Callable[..., Any]) -> None:
     """Check ``projection_term(phi, embed, y) -> (N,)``: ``embed(y)^T phi`` per sample.
@@ -143,31 +172,7 @@ def check_projection_term(projection_term: Callable[..., Any]) -> None:
     c.ok()
 
     c.start("gradients reach phi(x) (D's features) and the embedding rows of the labels used")
-    embed = _embedding(10, 12, g, sn=False)
-    phi_in = phi.clone().requires_grad_(True)
-    out = c.call(phi_in, embed, y.clone())
-    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
-        c.fail("a result that autograd can differentiate", "no gradient path",
-               "compute the term with torch operations on phi and embed(y), without "
-               ".detach(), .item(), numpy or torch.no_grad(): D learns through it.")
-    grads = torch.autograd.grad(out.sum(), (phi_in, embed.weight), allow_unused=True)
-    if grads[0] is None:
-        c.fail("a gradient for phi", "none: phi was detached",
-               "do not detach phi(x): the projection term must train D's features as well "
-               "as the class embedding (and pass G's gradient through to the image).")
-    if grads[1] is None or grads[1].abs().sum() == 0:
-        c.fail("a gradient for the embedding", "none: the embedding was detached",
-               "use embed(y) itself (not embed.weight.detach() or .data): D must learn each "
-               "class's direction.")
-    if not tensor_close(grads[0], embed.weight.detach()[y], atol=1e-5):
-        c.fail("d(term)/d(phi_i) = embed(y_i)", _fmt(grads[0]),
-               "each sample's score depends on its features only through embed(y_i).")
-    unused = sorted(set(range(10)) - set(y.tolist()))
-    if grads[1][unused].abs().sum() > 0:
-        c.fail("no gradient for the rows of classes not in the batch",
-               f"gradients on rows {unused}",
-               "only the rows of the labels in the batch enter the term: index the rows with "
-               "y (embed(y)), do not sum over all classes.")
+    _check_projection_gradients(c, _embedding(10, 12, g, sn=False), phi, y)
     c.ok()
     c.done()
 
