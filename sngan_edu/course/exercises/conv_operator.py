@@ -59,20 +59,16 @@ def check_conv_operator_norm(conv_operator_norm: Callable[..., Any]) -> None:
                     "x.")
         c.fail(f"{exact:.5g} (SVD of the dense matrix)", f"{value:.5g}", hint)
 
-    c.start("a 1x1 convolution: the norm of its kernel as a matrix")
-    case(torch.randn(3, 2, 1, 1, generator=g), (2, 5, 5), 1, 0)
-    c.ok()
+    with c.step("a 1x1 convolution: the norm of its kernel as a matrix"):
+        case(torch.randn(3, 2, 1, 1, generator=g), (2, 5, 5), 1, 0)
 
-    c.start("a 3x3 convolution with padding 1 on 6x6 inputs (larger than the reshaped norm)")
-    case(torch.randn(2, 2, 3, 3, generator=g), (2, 6, 6), 1, 1)
-    c.ok()
+    with c.step("a 3x3 convolution with padding 1 on 6x6 inputs (larger than the reshaped norm)"):
+        case(torch.randn(2, 2, 3, 3, generator=g), (2, 6, 6), 1, 1)
 
-    c.start("without padding, 3x3 on 5x5 inputs")
-    case(torch.randn(3, 1, 3, 3, generator=g), (1, 5, 5), 1, 0)
-    c.ok()
+    with c.step("without padding, 3x3 on 5x5 inputs"):
+        case(torch.randn(3, 1, 3, 3, generator=g), (1, 5, 5), 1, 0)
 
-    c.start("stride 2 (the transpose's output must still have the input's shape)")
-    case(torch.randn(2, 2, 3, 3, generator=g), (2, 8, 8), 2, 1)
-    case(torch.randn(2, 1, 4, 4, generator=g), (1, 8, 8), 2, 1)
-    c.ok()
+    with c.step("stride 2 (the transpose's output must still have the input's shape)"):
+        case(torch.randn(2, 2, 3, 3, generator=g), (2, 8, 8), 2, 1)
+        case(torch.randn(2, 1, 4, 4, generator=g), (1, 8, 8), 2, 1)
     c.done()

@@ -19,12 +19,13 @@ A check must give a fair verdict whatever the student's function does. So every 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
 import random
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -183,6 +184,13 @@ class _Checker:
 
     def ok(self) -> None:
         self.passed.append(self._current)
+
+    @contextlib.contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        """One check: :meth:`start` it, and count it passed (:meth:`ok`) if nothing failed."""
+        self.start(description)
+        yield
+        self.ok()
 
     def note(self, text: str) -> None:
         """A remark printed under the passed checks (a correct but unusual solution)."""

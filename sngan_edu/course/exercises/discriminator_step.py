@@ -240,28 +240,25 @@ def check_discriminator_step(discriminator_step: Callable[..., Any]) -> None:
     d_s, g_s, opt_s = _fresh_d_step(D, G)
     g_before = snapshot(g_s)
     recorder = _StepRecorder(d_s, g_s, opt_s)
-    c.start("returns the hinge loss of D before the update, as a Python number")
-    try:
-        with _watching_modes(d_s) as modes:
-            out = c.call(d_s, g_s, opt_s, real.clone(), z.clone())
-    finally:
-        recorder.remove()
-    _require_training_mode(c, modes, "D in training mode in every forward pass of its step")
-    value = as_float(c, out, "the loss")
-    matched = next((r for r in references if close(value, r["loss"], rtol=1e-4)), None)
-    if matched is None:
-        c.fail(f"{references[0]['loss']:.4g}", f"{value:.4g}", _d_loss_hint(value, references))
-    _require_number(c, out, "return loss.item(). A training loop logs this number at every "
-                    "step; a tensor would keep a reference into autograd (and, on a GPU, force "
-                    "a synchronization wherever it is printed).")
-    c.ok()
+    with c.step("returns the hinge loss of D before the update, as a Python number"):
+        try:
+            with _watching_modes(d_s) as modes:
+                out = c.call(d_s, g_s, opt_s, real.clone(), z.clone())
+        finally:
+            recorder.remove()
+        _require_training_mode(c, modes, "D in training mode in every forward pass of its step")
+        value = as_float(c, out, "the loss")
+        matched = next((r for r in references if close(value, r["loss"], rtol=1e-4)), None)
+        if matched is None:
+            c.fail(f"{references[0]['loss']:.4g}", f"{value:.4g}", _d_loss_hint(value, references))
+        _require_number(c, out, "return loss.item(). A training loop logs this number at every "
+                        "step; a tensor would keep a reference into autograd (and, on a GPU, force "
+                        "a synchronization wherever it is printed).")
 
-    c.start("updates D exactly like zero_grad -> backward -> step (stale gradients cleared), "
-            "spectral norm and BatchNorm included")
-    _check_d_update(c, d_s, matched, D, recorder.events)
-    c.ok()
+    with c.step("updates D exactly like zero_grad -> backward -> step (stale gradients cleared), "
+                "spectral norm and BatchNorm included"):
+        _check_d_update(c, d_s, matched, D, recorder.events)
 
-    c.start("leaves the generator alone: no gradient ever reaches it, and it is unchanged")
-    _check_g_left_alone(c, recorder.g_gradients, g_before, g_s)
-    c.ok()
+    with c.step("leaves the generator alone: no gradient ever reaches it, and it is unchanged"):
+        _check_g_left_alone(c, recorder.g_gradients, g_before, g_s)
     c.done()

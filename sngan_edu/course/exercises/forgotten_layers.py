@@ -146,13 +146,12 @@ def check_unnormalized_layers(unnormalized_layers: Callable[..., Any]) -> None:
     def case(model: nn.Module, what: str) -> None:
         expected = reference_unnormalized_layers(model)
         before = snapshot(model)
-        c.start(what)
-        got = _names(c, c.call(model))
-        require_unchanged(c, before, model, "the model", "only look: do not add or remove "
-                          "spectral norm inside this function.", ignore_power_iteration=True)
-        if sorted(got) != sorted(expected):
-            c.fail(_fmt(expected), _fmt(got), _layer_hint(model, got, expected))
-        c.ok()
+        with c.step(what):
+            got = _names(c, c.call(model))
+            require_unchanged(c, before, model, "the model", "only look: do not add or remove "
+                              "spectral norm inside this function.", ignore_power_iteration=True)
+            if sorted(got) != sorted(expected):
+                c.fail(_fmt(expected), _fmt(got), _layer_hint(model, got, expected))
 
     case(nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1)),
          "a plain MLP: both Linear layers")

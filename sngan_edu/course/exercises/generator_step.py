@@ -166,27 +166,23 @@ def check_generator_step(generator_step: Callable[..., Any]) -> None:
     _average(avg_ref, g_ref, decay)
     d_s, g_s, avg_s, opt_s = _fresh_g_step(D, G, G_avg0)
 
-    c.start("returns the hinge generator loss before the update, as a Python number")
-    with _watching_modes(d_s) as modes:
-        out = c.call(d_s, g_s, avg_s, opt_s, z.clone(), decay)
-    _require_training_mode(c, modes, "D in training mode, as the training loop runs it")
-    value = as_float(c, out, "the loss")
-    if not close(value, ref_loss, rtol=1e-4):
-        c.fail(f"{ref_loss:.4g}", f"{value:.4g}", _g_loss_hint(value, D, G, z))
-    _require_number(c, out, "return loss.item(): a logged number, not a piece of the autograd "
-                    "graph.")
-    c.ok()
+    with c.step("returns the hinge generator loss before the update, as a Python number"):
+        with _watching_modes(d_s) as modes:
+            out = c.call(d_s, g_s, avg_s, opt_s, z.clone(), decay)
+        _require_training_mode(c, modes, "D in training mode, as the training loop runs it")
+        value = as_float(c, out, "the loss")
+        if not close(value, ref_loss, rtol=1e-4):
+            c.fail(f"{ref_loss:.4g}", f"{value:.4g}", _g_loss_hint(value, D, G, z))
+        _require_number(c, out, "return loss.item(): a logged number, not a piece of the autograd "
+                        "graph.")
 
-    c.start("updates G exactly like zero_grad -> backward -> step (stale gradients cleared)")
-    _check_g_update(c, g_s, g_ref, G)
-    c.ok()
+    with c.step("updates G exactly like zero_grad -> backward -> step (stale gradients cleared)"):
+        _check_g_update(c, g_s, g_ref, G)
 
-    c.start("leaves D's parameters and gradients as they were (D is not trained here)")
-    _check_d_untouched(c, d_s, d_ref, D)
-    c.ok()
+    with c.step("leaves D's parameters and gradients as they were (D is not trained here)"):
+        _check_d_untouched(c, d_s, d_ref, D)
 
-    c.start(f"then moves every weight of G_avg towards G's NEW weights: "
-            f"decay * avg + (1 - decay) * new (decay = {decay})")
-    _check_average(c, avg_s, avg_ref, G_avg0, g_ref, G, decay)
-    c.ok()
+    with c.step(f"then moves every weight of G_avg towards G's NEW weights: "
+                f"decay * avg + (1 - decay) * new (decay = {decay})"):
+        _check_average(c, avg_s, avg_ref, G_avg0, g_ref, G, decay)
     c.done()

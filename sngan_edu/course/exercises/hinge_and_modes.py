@@ -151,26 +151,24 @@ def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
         return out, as_float(c, out, "the loss")
 
     for real, fake, description, _ in cases:
-        c.start(description)
-        expected = float(losses.hinge_d_loss(real, fake))
-        out, value = value_on(real, fake)
-        if not close(value, expected):
-            values = [value_on(r, f)[1] for r, f, _, _ in cases]
-            hint = _match(values, _WRONG_D_LOSSES, cases, lambda fn, case: fn(case[0], case[1]))
-            c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
-                "L_D has two terms, each a mean over its own batch of a hinge max(0, .): try "
-                "your function by hand on d_real = [0.] and d_fake = [0.] (the loss is 2) and "
-                "on d_real = [2.], d_fake = [-2.] (the loss is 0)."))
-        if not isinstance(out, torch.Tensor) or not out.requires_grad:
-            c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
-                   "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
-        c.ok()
+        with c.step(description):
+            expected = float(losses.hinge_d_loss(real, fake))
+            out, value = value_on(real, fake)
+            if not close(value, expected):
+                values = [value_on(r, f)[1] for r, f, _, _ in cases]
+                hint = _match(values, _WRONG_D_LOSSES, cases, lambda fn, case: fn(case[0], case[1]))
+                c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
+                    "L_D has two terms, each a mean over its own batch of a hinge max(0, .): try "
+                    "your function by hand on d_real = [0.] and d_fake = [0.] (the loss is 2) and "
+                    "on d_real = [2.], d_fake = [-2.] (the loss is 0)."))
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
+                       "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
 
-    c.start("gradients reach both the real and the fake scores, as the hinge loss's do")
-    for real, fake, _, _ in cases:
-        r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
-        _require_gradients(c, c.call(r, f), {"d_real": r, "d_fake": f}, losses.hinge_d_loss)
-    c.ok()
+    with c.step("gradients reach both the real and the fake scores, as the hinge loss's do"):
+        for real, fake, _, _ in cases:
+            r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+            _require_gradients(c, c.call(r, f), {"d_real": r, "d_fake": f}, losses.hinge_d_loss)
     c.done()
 
 
@@ -185,24 +183,23 @@ def check_hinge_g_loss(hinge_g_loss: Callable[..., Any]) -> None:
         return out, as_float(c, out, "the loss")
 
     for _, fake, _, description in cases:
-        c.start(description)
-        expected = float(losses.hinge_g_loss(fake))
-        out, value = value_on(fake)
-        if not close(value, expected):
-            values = [value_on(f)[1] for _, f, _, _ in cases]
-            hint = _match(values, _WRONG_G_LOSSES, cases, lambda fn, case: fn(case[1]))
-            c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
-                "compare yours with L_G in the text: no hinge, a mean over the batch, and the "
-                "sign that makes the generator push its scores up."))
-        if not isinstance(out, torch.Tensor) or not out.requires_grad:
-            c.fail("a tensor connected to d_fake", _fmt(out), "use torch operations, not floats.")
-        c.ok()
+        with c.step(description):
+            expected = float(losses.hinge_g_loss(fake))
+            out, value = value_on(fake)
+            if not close(value, expected):
+                values = [value_on(f)[1] for _, f, _, _ in cases]
+                hint = _match(values, _WRONG_G_LOSSES, cases, lambda fn, case: fn(case[1]))
+                c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
+                    "compare yours with L_G in the text: no hinge, a mean over the batch, and the "
+                    "sign that makes the generator push its scores up."))
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                c.fail("a tensor connected to d_fake", _fmt(out),
+                       "use torch operations, not floats.")
 
-    c.start("the gradient reaching the fake scores is the hinge generator loss's")
-    for _, fake, _, _ in cases:
-        f = fake.clone().requires_grad_(True)
-        _require_gradients(c, c.call(f), {"d_fake": f}, losses.hinge_g_loss)
-    c.ok()
+    with c.step("the gradient reaching the fake scores is the hinge generator loss's"):
+        for _, fake, _, _ in cases:
+            f = fake.clone().requires_grad_(True)
+            _require_gradients(c, c.call(f), {"d_fake": f}, losses.hinge_g_loss)
     c.done()
 
 
@@ -345,11 +342,9 @@ def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
          "use the Euclidean distance to the nearest mode (torch.cdist)."),
     )
     for description, samples, hint in cases:
-        c.start(description)
-        _check_ring_coverage(c, samples, ring, std, hint)
-        c.ok()
+        with c.step(description):
+            _check_ring_coverage(c, samples, ring, std, hint)
 
-    c.start("mixtures you have not seen: other numbers of modes, places and widths")
-    _check_other_mixtures(c, ring, std, g)
-    c.ok()
+    with c.step("mixtures you have not seen: other numbers of modes, places and widths"):
+        _check_other_mixtures(c, ring, std, g)
     c.done()

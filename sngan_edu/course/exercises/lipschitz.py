@@ -68,41 +68,39 @@ def check_gradient_norms(gradient_norms: Callable[..., Any]) -> None:
     c = new_checker("gradient_norms", gradient_norms)
     g = seeded(5)
 
-    c.start("a linear critic D(x) = w.x + b has gradient norm |w| at every point")
-    linear = nn.Linear(3, 1)
-    with torch.no_grad():
-        linear.weight.copy_(torch.tensor([[3.0, -4.0, 12.0]]))
-    x = torch.randn(5, 3, generator=g)
-    x_before, model_before = snapshot(x), snapshot(linear)
-    expected = torch.full((5,), 13.0)
-    out = c.call(linear, x)
-    if not isinstance(out, torch.Tensor) or out.shape != (5,):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        c.fail("a tensor of shape (5,), one norm per sample", f"{_fmt(out)} (shape {shape})",
-               "one norm per sample: each sample's gradient has the sample's shape; take its "
-               "norm over all of those dimensions together, not over the batch.")
-    if not tensor_close(out, expected):
-        c.fail(_fmt(expected), _fmt(out), _linear_norms_hint(out))
-    require_unchanged(c, x_before, x, "x", "work on a copy: x = x.detach().requires_grad_(True).")
-    require_unchanged(c, model_before, linear, "the model", _UNCHANGED_MODEL_HINT)
-    c.ok()
+    with c.step("a linear critic D(x) = w.x + b has gradient norm |w| at every point"):
+        linear = nn.Linear(3, 1)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor([[3.0, -4.0, 12.0]]))
+        x = torch.randn(5, 3, generator=g)
+        x_before, model_before = snapshot(x), snapshot(linear)
+        expected = torch.full((5,), 13.0)
+        out = c.call(linear, x)
+        if not isinstance(out, torch.Tensor) or out.shape != (5,):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            c.fail("a tensor of shape (5,), one norm per sample", f"{_fmt(out)} (shape {shape})",
+                   "one norm per sample: each sample's gradient has the sample's shape; take its "
+                   "norm over all of those dimensions together, not over the batch.")
+        if not tensor_close(out, expected):
+            c.fail(_fmt(expected), _fmt(out), _linear_norms_hint(out))
+        require_unchanged(c, x_before, x, "x",
+                          "work on a copy: x = x.detach().requires_grad_(True).")
+        require_unchanged(c, model_before, linear, "the model", _UNCHANGED_MODEL_HINT)
 
-    c.start("matches autograd, sample by sample, for a small MLP")
-    mlp = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
-    with torch.no_grad():
-        for p in mlp.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    _check_against_autograd(c, mlp, torch.randn(6, 4, generator=g),
-                            "compute the gradient with respect to the INPUT x at each sample.")
-    c.ok()
+    with c.step("matches autograd, sample by sample, for a small MLP"):
+        mlp = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+        with torch.no_grad():
+            for p in mlp.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+        _check_against_autograd(c, mlp, torch.randn(6, 4, generator=g),
+                                "compute the gradient with respect to the INPUT x at each sample.")
 
-    c.start("handles image batches (norm over every non-batch dimension)")
-    conv = nn.Sequential(nn.Conv2d(2, 3, 3), nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(12, 1))
-    _check_against_autograd(c, conv, torch.randn(3, 2, 4, 4, generator=g),
-                            "an image's gradient has several dimensions (channels, height, "
-                            "width): its norm is taken over all of them at once, one norm per "
-                            "image.")
-    c.ok()
+    with c.step("handles image batches (norm over every non-batch dimension)"):
+        conv = nn.Sequential(nn.Conv2d(2, 3, 3), nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(12, 1))
+        _check_against_autograd(c, conv, torch.randn(3, 2, 4, 4, generator=g),
+                                "an image's gradient has several dimensions (channels, height, "
+                                "width): its norm is taken over all of them at once, one norm per "
+                                "image.")
     c.done()
 
 
@@ -211,27 +209,23 @@ def check_lipschitz_bound(lipschitz_bound: Callable[..., Any]) -> None:
     c = new_checker("lipschitz_bound", lipschitz_bound)
     g = seeded(7)
 
-    c.start("a single layer: its largest singular value (SVD)")
-    single = _random_mlp(g, 4, 3)
-    _check_bound(c, single, lambda value: _single_layer_hint(value, single))
-    c.ok()
+    with c.step("a single layer: its largest singular value (SVD)"):
+        single = _random_mlp(g, 4, 3)
+        _check_bound(c, single, lambda value: _single_layer_hint(value, single))
 
-    c.start("a 3-layer ReLU MLP: the product of the layers' spectral norms")
-    net = _random_mlp(g, 5, 8, 8, 1)
-    _check_bound(c, net, lambda value: _mlp_hint(value, net))
-    c.ok()
+    with c.step("a 3-layer ReLU MLP: the product of the layers' spectral norms"):
+        net = _random_mlp(g, 5, 8, 8, 1)
+        _check_bound(c, net, lambda value: _mlp_hint(value, net))
 
-    c.start("nested modules (blocks inside blocks, a ModuleList): every Linear at any depth")
-    nested = _NestedCritic(g)
-    _check_bound(c, nested, lambda value: _nested_hint(value, nested))
-    c.ok()
+    with c.step("nested modules (blocks inside blocks, a ModuleList): every Linear at any depth"):
+        nested = _NestedCritic(g)
+        _check_bound(c, nested, lambda value: _nested_hint(value, nested))
 
-    c.start("the bound is never below a measured gradient norm")
-    tanh_net = _random_mlp(g, 3, 6, 1, act=nn.Tanh)
-    measured = float(reference_gradient_norms(tanh_net, torch.randn(64, 3, generator=g)).max())
-    _check_bound(c, tanh_net, lambda value: "multiply the spectral norms of every nn.Linear "
-                 "in the model.", at_least=measured)
-    c.ok()
+    with c.step("the bound is never below a measured gradient norm"):
+        tanh_net = _random_mlp(g, 3, 6, 1, act=nn.Tanh)
+        measured = float(reference_gradient_norms(tanh_net, torch.randn(64, 3, generator=g)).max())
+        _check_bound(c, tanh_net, lambda value: "multiply the spectral norms of every nn.Linear "
+                     "in the model.", at_least=measured)
     c.done()
 
 
@@ -350,26 +344,24 @@ def check_gradient_penalty(gradient_penalty: Callable[..., Any]) -> None:
     g = seeded(43)
     case = functools.partial(_check_penalty, c)
 
-    c.start("a linear critic D(x) = w.x + b: its gradient is w everywhere, penalty (|w| - 1)^2")
-    linear = nn.Linear(3, 1)
-    with torch.no_grad():
-        linear.weight.copy_(torch.tensor([[2.0, -1.0, 2.0]]))  # |w| = 3: penalty 4
-    case(linear, torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g),
-         torch.rand(6, generator=g))
-    c.ok()
+    with c.step("a linear critic D(x) = w.x + b: its gradient is w everywhere, penalty "
+                "(|w| - 1)^2"):
+        linear = nn.Linear(3, 1)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor([[2.0, -1.0, 2.0]]))  # |w| = 3: penalty 4
+        case(linear, torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g),
+             torch.rand(6, generator=g))
 
-    c.start("an MLP critic on 2-D points: equals autograd's penalty, and D can learn from it")
-    mlp = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
-    with torch.no_grad():
-        for p in mlp.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    case(mlp, torch.randn(10, 2, generator=g), torch.randn(10, 2, generator=g) + 2,
-         torch.rand(10, generator=g))
-    c.ok()
+    with c.step("an MLP critic on 2-D points: equals autograd's penalty, and D can learn from it"):
+        mlp = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+        with torch.no_grad():
+            for p in mlp.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+        case(mlp, torch.randn(10, 2, generator=g), torch.randn(10, 2, generator=g) + 2,
+             torch.rand(10, generator=g))
 
-    c.start("a conv critic on image batches: eps spreads over each image, one norm per image")
-    conv = nn.Sequential(nn.Conv2d(1, 3, 3), nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(12, 1))
-    case(conv, torch.randn(4, 1, 4, 4, generator=g), torch.randn(4, 1, 4, 4, generator=g),
-         torch.rand(4, generator=g))
-    c.ok()
+    with c.step("a conv critic on image batches: eps spreads over each image, one norm per image"):
+        conv = nn.Sequential(nn.Conv2d(1, 3, 3), nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(12, 1))
+        case(conv, torch.randn(4, 1, 4, 4, generator=g), torch.randn(4, 1, 4, 4, generator=g),
+             torch.rand(4, generator=g))
     c.done()

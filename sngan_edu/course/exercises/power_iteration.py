@@ -146,39 +146,33 @@ def check_power_iteration(power_iteration: Callable[..., Any]) -> None:
     W_before = snapshot(W)
     ref = paper_power_step(W, u0)  # references first
 
-    c.start("returns (sigma, u, v) with u of length rows(W) and v of length cols(W)")
-    got = _unpack_power(c, c.call(W, u0.clone(), 1), 5, 3)
-    c.ok()
+    with c.step("returns (sigma, u, v) with u of length rows(W) and v of length cols(W)"):
+        got = _unpack_power(c, c.call(W, u0.clone(), 1), 5, 3)
 
-    c.start("does not change W")
-    require_unchanged(c, W_before, W, "W", "compute new tensors; never write into W.")
-    c.ok()
+    with c.step("does not change W"):
+        require_unchanged(c, W_before, W, "W", "compute new tensors; never write into W.")
 
-    c.start("one iteration from a given u matches v = W^T u/|W^T u|, u = W v/|W v|, "
-            "sigma = u^T W v")
-    _check_one_iteration(c, W, got, ref)
-    c.ok()
+    with c.step("one iteration from a given u matches v = W^T u/|W^T u|, u = W v/|W v|, "
+                "sigma = u^T W v"):
+        _check_one_iteration(c, W, got, ref)
 
-    c.start("the same inputs give the same result (no fresh random vector inside)")
-    again, _, _ = _unpack_power(c, c.call(W, u0.clone(), 1), 5, 3)
-    if again != got[0]:
-        c.fail(f"sigma = {got[0]:.6g} again", f"sigma = {again:.6g}",
-               "use the u passed in; a fresh random u each call makes the estimate noisy.")
-    c.ok()
+    with c.step("the same inputs give the same result (no fresh random vector inside)"):
+        again, _, _ = _unpack_power(c, c.call(W, u0.clone(), 1), 5, 3)
+        if again != got[0]:
+            c.fail(f"sigma = {got[0]:.6g} again", f"sigma = {again:.6g}",
+                   "use the u passed in; a fresh random u each call makes the estimate noisy.")
 
-    c.start("starting from the top singular vector gives sigma exactly after one iteration")
-    top = torch.linalg.svd(W.double())[0][:, 0].float()
-    exact = float(spectral.spectral_norm_exact(W.double()))
-    sig_top, _, _ = _unpack_power(c, c.call(W, top.clone(), 1), 5, 3)
-    if not close(sig_top, exact, rtol=1e-4):
-        c.fail(f"{exact:.5g} (SVD)", f"{sig_top:.5g}",
-               "warm starts are the point of power iteration in SN: use the u you were given.")
-    c.ok()
+    with c.step("starting from the top singular vector gives sigma exactly after one iteration"):
+        top = torch.linalg.svd(W.double())[0][:, 0].float()
+        exact = float(spectral.spectral_norm_exact(W.double()))
+        sig_top, _, _ = _unpack_power(c, c.call(W, top.clone(), 1), 5, 3)
+        if not close(sig_top, exact, rtol=1e-4):
+            c.fail(f"{exact:.5g} (SVD)", f"{sig_top:.5g}",
+                   "warm starts are the point of power iteration in SN: use the u you were given.")
 
-    c.start("converges to the largest singular value (SVD) on tall and wide matrices "
-            "(60 iterations)")
-    _check_convergence(c)
-    c.ok()
+    with c.step("converges to the largest singular value (SVD) on tall and wide matrices "
+                "(60 iterations)"):
+        _check_convergence(c)
     c.done()
 
 
@@ -308,44 +302,38 @@ def check_track_sigma(track_sigma: Callable[..., Any]) -> None:
     still = [fixed.clone() for _ in range(25)]
     before = [snapshot(W) for W in still]
 
-    c.start("returns one estimate per weight matrix")
-    first = _estimates(c, c.call(still, u0.clone()), len(still))
-    c.ok()
+    with c.step("returns one estimate per weight matrix"):
+        first = _estimates(c, c.call(still, u0.clone()), len(still))
 
-    c.start("does not change the weights")
-    for W, W_before in zip(still, before, strict=True):
-        require_unchanged(c, W_before, W, "the weights", "compute new tensors; never write "
-                          "into the weights.")
-    c.ok()
+    with c.step("does not change the weights"):
+        for W, W_before in zip(still, before, strict=True):
+            require_unchanged(c, W_before, W, "the weights", "compute new tensors; never write "
+                              "into the weights.")
 
-    c.start("the same weights and u give the same estimates (no fresh random vector inside)")
-    again = _estimates(c, c.call(still, u0.clone()), len(still))
-    if again != first:
-        c.fail("the same estimates twice", f"{_fmt(first[:3])}... then {_fmt(again[:3])}...",
-               "a fresh random u at every step (or call) throws away what the previous steps "
-               "learned: start step t from the u that step t-1 returned, and the first step "
-               "from the u you were given.")
-    c.ok()
+    with c.step("the same weights and u give the same estimates (no fresh random vector inside)"):
+        again = _estimates(c, c.call(still, u0.clone()), len(still))
+        if again != first:
+            c.fail("the same estimates twice", f"{_fmt(first[:3])}... then {_fmt(again[:3])}...",
+                   "a fresh random u at every step (or call) throws away what the previous steps "
+                   "learned: start step t from the u that step t-1 returned, and the first step "
+                   "from the u you were given.")
 
-    c.start("one matrix seen 25 times: step k's estimate equals k iterations from u, rising "
-            "to sigma")
-    _check_tracking(c, still, u0, lambda got: _still_hint(got, still, u0), got=first)
-    c.ok()
+    with c.step("one matrix seen 25 times: step k's estimate equals k iterations from u, rising "
+                "to sigma"):
+        _check_tracking(c, still, u0, lambda got: _still_hint(got, still, u0), got=first)
 
-    c.start("unrelated successive weights: each step is ONE iteration on its own matrix, "
-            "from the previous step's u")
-    unrelated = [matrix_with_singular_values(9, 7, [3.0 - 0.1 * t, 1.0, 0.4], seed=100 + t)
-                 for t in range(12)]
-    u2 = F.normalize(torch.randn(9, generator=seeded(25)), dim=0)
-    _check_tracking(c, unrelated, u2, lambda got: _unrelated_hint(got, unrelated, u2))
-    c.ok()
+    with c.step("unrelated successive weights: each step is ONE iteration on its own matrix, "
+                "from the previous step's u"):
+        unrelated = [matrix_with_singular_values(9, 7, [3.0 - 0.1 * t, 1.0, 0.4], seed=100 + t)
+                     for t in range(12)]
+        u2 = F.normalize(torch.randn(9, generator=seeded(25)), dim=0)
+        _check_tracking(c, unrelated, u2, lambda got: _unrelated_hint(got, unrelated, u2))
 
-    c.start("a weight that drifts as in training: the estimates follow the true sigma")
-    drifting = drifting_weights(60, (12, 8), [2.0, 1.5, 1.0, 0.6, 0.2], drift=0.02, seed=23)
-    u1 = F.normalize(torch.randn(12, generator=seeded(24)), dim=0)
-    _check_tracking(c, drifting, u1, lambda got: (
-        "every step started again from the u you were given: keep the new u."
-        if _all_close(got, reference_tracking(drifting, u1, keep_u=False), rtol=1e-3)
-        else "one iteration per step from the previous step's u; record u @ W @ v."), rtol=1e-3)
-    c.ok()
+    with c.step("a weight that drifts as in training: the estimates follow the true sigma"):
+        drifting = drifting_weights(60, (12, 8), [2.0, 1.5, 1.0, 0.6, 0.2], drift=0.02, seed=23)
+        u1 = F.normalize(torch.randn(12, generator=seeded(24)), dim=0)
+        _check_tracking(c, drifting, u1, lambda got: (
+            "every step started again from the u you were given: keep the new u."
+            if _all_close(got, reference_tracking(drifting, u1, keep_u=False), rtol=1e-3)
+            else "one iteration per step from the previous step's u; record u @ W @ v."), rtol=1e-3)
     c.done()

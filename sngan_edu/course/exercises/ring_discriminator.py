@@ -184,17 +184,14 @@ def check_sn_ring_discriminator(sn_ring_discriminator: Callable[..., Any]) -> No
     points = torch.stack([angles.cos(), angles.sin()], dim=1)
     nearby = (points.repeat(4, 1) + 3 * std * torch.randn(32, 2, generator=seeded(29)))
 
-    c.start("returns a torch module that scores a batch of points: (N, 2) -> N scores")
-    D = c.call(std)
-    _check_scores(c, D, points)
-    c.ok()
+    with c.step("returns a torch module that scores a batch of points: (N, 2) -> N scores"):
+        D = c.call(std)
+        _check_scores(c, D, points)
 
-    c.start("every Linear layer carries spectral norm: the weight it uses has sigma 1 (SVD)")
-    _check_every_layer_normalized(c, D, nearby)
-    c.ok()
+    with c.step("every Linear layer carries spectral norm: the weight it uses has sigma 1 (SVD)"):
+        _check_every_layer_normalized(c, D, nearby)
 
-    c.start("stretches every direction of the plane by 0.1/std to 5/std, and nothing after "
-            "the normalized layers steepens it (std = 0.01)")
-    _check_stretch(c, D, torch.cat([points, nearby]), std)
-    c.ok()
+    with c.step("stretches every direction of the plane by 0.1/std to 5/std, and nothing after "
+                "the normalized layers steepens it (std = 0.01)"):
+        _check_stretch(c, D, torch.cat([points, nearby]), std)
     c.done()

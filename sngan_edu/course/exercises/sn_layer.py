@@ -140,40 +140,36 @@ def check_sn_forward(sn_forward: Callable[..., Any]) -> None:
     ref_w, ref_u, ref_grad = torch_sn_reference(W, u)
     sigma = float((W / ref_w).flatten()[0])
 
-    c.start("W_sn = W / sigma and the new u match torch's spectral_norm (2-D weight)")
-    W_in, w_sn, u_new = _run_sn_forward(c, W, u)
-    if not tensor_close(u_new, ref_u):
-        c.fail(_fmt(ref_u), _fmt(u_new), "one step from u: v = normalize(W.T @ u), "
-               "u = normalize(W @ v).")
-    if not tensor_close(w_sn, ref_w):
-        c.fail(f"W / sigma with sigma = {sigma:.4g}, first entry {ref_w.flatten()[0]:.4g}",
-               f"first entry {w_sn.detach().flatten()[0].item():.4g}",
-               _divisor_hint(W, w_sn, u, sigma))
-    c.ok()
+    with c.step("W_sn = W / sigma and the new u match torch's spectral_norm (2-D weight)"):
+        W_in, w_sn, u_new = _run_sn_forward(c, W, u)
+        if not tensor_close(u_new, ref_u):
+            c.fail(_fmt(ref_u), _fmt(u_new), "one step from u: v = normalize(W.T @ u), "
+                   "u = normalize(W @ v).")
+        if not tensor_close(w_sn, ref_w):
+            c.fail(f"W / sigma with sigma = {sigma:.4g}, first entry {ref_w.flatten()[0]:.4g}",
+                   f"first entry {w_sn.detach().flatten()[0].item():.4g}",
+                   _divisor_hint(W, w_sn, u, sigma))
 
-    c.start("gradients flow through W and sigma, with u and v held constant")
-    _check_gradient_flow(c, W_in, w_sn, ref_grad, sigma)
-    c.ok()
+    with c.step("gradients flow through W and sigma, with u and v held constant"):
+        _check_gradient_flow(c, W_in, w_sn, ref_grad, sigma)
 
-    c.start("a converged u gives a normalized weight with spectral norm 1 (SVD)")
-    U, _, _ = torch.linalg.svd(W.double())
-    _, w_sn, _ = _run_sn_forward(c, W, U[:, 0].float())
-    top = float(torch.linalg.svdvals(w_sn.detach().double())[0])
-    if not close(top, 1.0, rtol=1e-4):
-        c.fail("largest singular value of W_sn = 1", f"{top:.5g}",
-               "start the iteration from the u you were given.")
-    c.ok()
+    with c.step("a converged u gives a normalized weight with spectral norm 1 (SVD)"):
+        U, _, _ = torch.linalg.svd(W.double())
+        _, w_sn, _ = _run_sn_forward(c, W, U[:, 0].float())
+        top = float(torch.linalg.svdvals(w_sn.detach().double())[0])
+        if not close(top, 1.0, rtol=1e-4):
+            c.fail("largest singular value of W_sn = 1", f"{top:.5g}",
+                   "start the iteration from the u you were given.")
 
-    c.start("conv kernels (out, in, kh, kw) are reshaped to out x (in*kh*kw) for sigma")
-    K = torch.randn(4, 2, 3, 3, generator=g)
-    uk = F.normalize(torch.randn(4, generator=g), dim=0)
-    ref_w, ref_u, _ = torch_sn_reference(K, uk)
-    _, k_sn, uk_new = _run_sn_forward(c, K, uk)
-    if not (tensor_close(k_sn, ref_w) and tensor_close(uk_new, ref_u)):
-        c.fail("the result of torch's spectral_norm on a Conv2d", _fmt(k_sn),
-               "the power iteration needs a matrix with one row per output channel (a kernel "
-               "is 4-D); then divide the original 4-D W.")
-    c.ok()
+    with c.step("conv kernels (out, in, kh, kw) are reshaped to out x (in*kh*kw) for sigma"):
+        K = torch.randn(4, 2, 3, 3, generator=g)
+        uk = F.normalize(torch.randn(4, generator=g), dim=0)
+        ref_w, ref_u, _ = torch_sn_reference(K, uk)
+        _, k_sn, uk_new = _run_sn_forward(c, K, uk)
+        if not (tensor_close(k_sn, ref_w) and tensor_close(uk_new, ref_u)):
+            c.fail("the result of torch's spectral_norm on a Conv2d", _fmt(k_sn),
+                   "the power iteration needs a matrix with one row per output channel (a kernel "
+                   "is 4-D); then divide the original 4-D W.")
     c.done()
 
 
@@ -286,38 +282,37 @@ def check_sn_gradient(sn_gradient: Callable[..., Any]) -> None:
     g = seeded(31)
 
     def case(shapes: list[tuple[int, int]], what: str) -> None:
-        c.start(what)
-        for m, n in shapes:
-            W = torch.randn(m, n, generator=g)
-            u0 = F.normalize(torch.randn(m, generator=g), dim=0)
-            _, u, v = paper_power_step(W, u0)  # one step, as the layer's forward pass holds them
-            G = torch.randn(m, n, generator=g)
-            ref = reference_sn_gradient(W, u, v, G)
-            inputs = {"W": W, "u": u, "v": v, "G": G}
-            before = {name: snapshot(t) for name, t in inputs.items()}
-            out = _call_without_autograd(c, W, u, v, G)
-            if not isinstance(out, torch.Tensor) or out.shape != W.shape:
-                c.fail(f"a tensor of shape {tuple(W.shape)}, like W", _fmt(out),
-                       "return dL/dW, a matrix of the shape of W.")
-            for name, t in inputs.items():
-                require_unchanged(c, before[name], t, name, "compute new tensors; never write "
-                                  "into the inputs.")
-            if not tensor_close(out, ref, rtol=1e-4, atol=1e-6):
-                c.fail(f"autograd's gradient, {_fmt(ref.flatten()[:3])}...",
-                       f"{_fmt(out.detach().flatten()[:3])}...", _gradient_hint(out, W, u, v, G))
-        c.ok()
+        with c.step(what):
+            for m, n in shapes:
+                W = torch.randn(m, n, generator=g)
+                u0 = F.normalize(torch.randn(m, generator=g), dim=0)
+                _, u, v = paper_power_step(W, u0)  # one step, as the layer's forward pass
+                G = torch.randn(m, n, generator=g)
+                ref = reference_sn_gradient(W, u, v, G)
+                inputs = {"W": W, "u": u, "v": v, "G": G}
+                before = {name: snapshot(t) for name, t in inputs.items()}
+                out = _call_without_autograd(c, W, u, v, G)
+                if not isinstance(out, torch.Tensor) or out.shape != W.shape:
+                    c.fail(f"a tensor of shape {tuple(W.shape)}, like W", _fmt(out),
+                           "return dL/dW, a matrix of the shape of W.")
+                for name, t in inputs.items():
+                    require_unchanged(c, before[name], t, name, "compute new tensors; never write "
+                                      "into the inputs.")
+                if not tensor_close(out, ref, rtol=1e-4, atol=1e-6):
+                    c.fail(f"autograd's gradient, {_fmt(ref.flatten()[:3])}...",
+                           f"{_fmt(out.detach().flatten()[:3])}...",
+                           _gradient_hint(out, W, u, v, G))
 
     case([(4, 4)], "a 4x4 weight: equals autograd's gradient of <G, W / (u^T W v)>")
     case([(6, 3), (3, 6)], "a 6x3 and a 3x6 weight: the same")
 
-    c.start("the gradient is orthogonal to W: scaling W does not change W / sigma")
-    W = torch.randn(5, 4, generator=g)
-    _, u, v = paper_power_step(W, F.normalize(torch.randn(5, generator=g), dim=0))
-    G = torch.randn(5, 4, generator=g)
-    out = _call_without_autograd(c, W.clone(), u, v, G)
-    inner = float((out.detach().double() * W.double()).sum())
-    scale = float(out.detach().double().norm() * W.double().norm())
-    if abs(inner) > 1e-4 * scale:
-        c.fail("<dL/dW, W> = 0", f"{inner:.3g}", _gradient_hint(out, W, u, v, G))
-    c.ok()
+    with c.step("the gradient is orthogonal to W: scaling W does not change W / sigma"):
+        W = torch.randn(5, 4, generator=g)
+        _, u, v = paper_power_step(W, F.normalize(torch.randn(5, generator=g), dim=0))
+        G = torch.randn(5, 4, generator=g)
+        out = _call_without_autograd(c, W.clone(), u, v, G)
+        inner = float((out.detach().double() * W.double()).sum())
+        scale = float(out.detach().double().norm() * W.double().norm())
+        if abs(inner) > 1e-4 * scale:
+            c.fail("<dL/dW, W> = 0", f"{inner:.3g}", _gradient_hint(out, W, u, v, G))
     c.done()
