@@ -102,7 +102,6 @@ def _has_nonfinite(value: Any, depth: int = 0) -> bool:
     return False
 
 
-
 class _Checker:
     """Runs one student function through a list of checks and reports in plain words."""
 

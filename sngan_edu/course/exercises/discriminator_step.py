@@ -26,10 +26,6 @@ from sngan_edu.course.exercises.core import (
 )
 
 
-def _hinge(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    return losses.hinge_d_loss(d_real, d_fake)
-
-
 def _reference_steps(D: nn.Module, G: nn.Module, real: torch.Tensor, z: torch.Tensor,
                      fresh: Callable[[], tuple[nn.Module, nn.Module, torch.optim.Optimizer]]
                      ) -> list[dict[str, Any]]:
@@ -49,14 +45,14 @@ def _reference_steps(D: nn.Module, G: nn.Module, real: torch.Tensor, z: torch.Te
         else:
             d_fake = d(fake)
             d_real = d(real)
-        loss = _hinge(d_real, d_fake)
+        loss = losses.hinge_d_loss(d_real, d_fake)
         opt.zero_grad()
         loss.backward()
         opt.step()
         state = {k: v.detach().clone() for k, v in d.state_dict().items()}
         after = copy.deepcopy(d)
         with torch.no_grad():
-            loss_after = float(_hinge(after(real), after(fake)))
+            loss_after = float(losses.hinge_d_loss(after(real), after(fake)))
             vanilla = float(losses.vanilla_d_loss(d_real, d_fake))
         references.append({"order": order, "loss": loss.item(), "state": state,
                            "loss_after": loss_after, "vanilla": vanilla, "D": d})

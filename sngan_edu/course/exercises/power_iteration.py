@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from sngan_edu import spectral
 from sngan_edu.course.exercises.core import (
     _fmt,
+    _has_nonfinite,
     as_float,
     as_number,
     close,
@@ -37,15 +38,6 @@ def paper_power_step(W: torch.Tensor, u: torch.Tensor,
     """``n_iters`` steps of Algorithm 1 of the SNGAN paper from u: (sigma, u_new, v)."""
     sigma, u_new, v, _ = spectral.power_iteration(W.detach(), u, n_iters=n_iters)
     return sigma.detach(), u_new, v
-
-
-def _finite(*values: Any) -> bool:
-    for value in values:
-        if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value).all()):
-            return False
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-    return True
 
 
 _OVERFLOW_HINT = (
@@ -98,7 +90,7 @@ def _check_one_iteration(c, W: torch.Tensor, got: tuple, ref: tuple) -> None:
     (sigma, u, v), (ref_sigma, ref_u, ref_v) = got, ref
     ahead_v = F.normalize(W.T @ ref_u, dim=0)  # v half a step ahead: from the new u
     ahead = tensor_close(u, ref_u) and tensor_close(v, ahead_v) and not tensor_close(v, ref_v)
-    if not _finite(sigma, u, v):
+    if _has_nonfinite((sigma, u, v)):
         c.fail("finite numbers", f"sigma = {sigma:.4g}, u = {_fmt(u)}", "the result contains "
                "nan or inf: normalize u and v at every iteration (and do not divide by zero).")
     if not (tensor_close(u, ref_u) and (tensor_close(v, ref_v) or ahead)):
@@ -121,7 +113,7 @@ def _check_convergence(c) -> None:
         start = F.normalize(torch.randn(m, generator=seeded(seed)), dim=0)
         exact = float(spectral.spectral_norm_exact(M.double()))
         s, u_m, v_m = _unpack_power(c, c.call(M, start, 60), m, n)
-        if not _finite(s, u_m, v_m):
+        if _has_nonfinite((s, u_m, v_m)):
             what = "nan" if math.isnan(s) or bool(torch.isnan(u_m).any()) else "inf"
             c.fail(f"{exact:.5g} for a {m}x{n} matrix", f"{s:.5g}",
                    _OVERFLOW_HINT.format(what=what, growth=2.5 ** 2, n=60))

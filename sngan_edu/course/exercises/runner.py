@@ -64,7 +64,6 @@ def out_of_time(name: str, seconds: float, current: str) -> ExerciseFailed:
     )
 
 
-
 def call_with_time_limit(fn: Callable[[], Any], seconds: float | None) -> Any:
     """``fn()``, raising :class:`_OutOfTime` if it takes longer than ``seconds``."""
     if seconds is None or seconds <= 0:
@@ -173,7 +172,6 @@ def _child(task: Callable[[], None], fd: int) -> None:
             text = "".join(traceback.format_exception(err))
         verdict = (type(err).__name__, str(err), text)
     _send(fd, ("verdict", verdict, printed.getvalue()))
-
 
 
 def run_in_child(task: Callable[[], None], name: str, seconds: float) -> None:
