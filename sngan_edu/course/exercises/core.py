@@ -1,14 +1,10 @@
-"""What every exercise check shares: the checker, its safety net and its number handling.
+"""What every exercise check shares: the checker, the decorator that runs a check safely, and
+the number handling.
 
 A check must give a fair verdict whatever the student's function does. So every check
 
-- runs in a child process (``os.fork``, where the system has it) that is killed when the time
-  limit (:data:`TIME_LIMIT_S`) is up, as nbgrader's executor kills a kernel: an endless loop
-  becomes a failed check with a hint, whatever the student's code catches (``except
-  BaseException`` included). What the student's function prints is printed after the verdict.
-  Where there is no fork (Windows), or with the environment variable
-  ``SNGAN_EDU_CHECKS_IN_PROCESS=1``, the check runs in the caller's process under a ``SIGALRM``
-  timer, or in a helper thread that is abandoned when the time is up;
+- runs in a child process killed at the time limit (:data:`TIME_LIMIT_S`; see
+  :mod:`~sngan_edu.course.exercises.runner`);
 - computes its references before calling the student's function, on copies of the inputs,
   and verifies afterwards that every tensor it handed over came back unchanged (and that the
   models it handed over are unchanged where the task must not change them);
@@ -23,50 +19,37 @@ A check must give a fair verdict whatever the student's function does. So every 
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import functools
-import inspect
-import io
 import math
 import numbers
-import os
-import pickle
 import random
-import select
-import signal
-import struct
-import sys
-import threading
-import time
 import traceback
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+
+from sngan_edu.course.exercises import runner
+from sngan_edu.course.exercises.runner import (
+    ExerciseFailed,
+    _OutOfTime,
+    changes,
+    out_of_time,
+    snapshot,
+    tensor_arguments,
+)
+
+__all__ = ["TICK", "TIME_LIMIT_S", "ExerciseFailed", "exercise_check", "new_checker",
+           "as_number", "as_float", "unpack", "close", "tensor_close", "snapshot", "changes",
+           "require_unchanged", "seeded"]
 
 TICK = "\u2714"  # check mark printed for each passed check
 
 #: Seconds a whole check may take (the student's calls and the check's own work). A correct
 #: solution needs well under a second for every check but the toy-GAN one (a few seconds).
 TIME_LIMIT_S = 60.0
-
-
-class ExerciseFailed(AssertionError):
-    """A check failed. The message holds what was expected, what was returned and a hint.
-
-    It subclasses AssertionError so autograders (nbgrader, pytest) count it as a failed test.
-    """
-
-
-class _OutOfTime(BaseException):
-    """Raised inside the student's code when the check's time is up.
-
-    A BaseException, like KeyboardInterrupt, so that an ``except Exception`` in the student's
-    code cannot swallow it.
-    """
 
 
 def _fmt(value: Any) -> str:
@@ -119,25 +102,6 @@ def _has_nonfinite(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _tensor_arguments(fn: Callable[..., Any], args: tuple, kwargs: dict
-                      ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Every tensor handed to ``fn`` (also inside a list or tuple), named as in its signature,
-    with a copy of its values: they must come back unchanged."""
-    try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
-    except (TypeError, ValueError):
-        bound = {f"argument {i + 1}": a for i, a in enumerate(args)} | kwargs
-    found = {}
-    for name, value in bound.items():
-        if isinstance(value, torch.Tensor):
-            found[name] = (value, snapshot(value))
-        elif isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                if isinstance(item, torch.Tensor):
-                    found[f"{name}[{i}]"] = (item, snapshot(item))
-    return found
-
-
 class _Checker:
     """Runs one student function through a list of checks and reports in plain words."""
 
@@ -167,7 +131,7 @@ class _Checker:
         ``NotImplementedError()`` stays a NotImplementedError with a message that says which
         function is left to write.
         """
-        before = _tensor_arguments(fn, args, kwargs)
+        before = tensor_arguments(fn, args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except NotImplementedError as err:
@@ -215,10 +179,17 @@ class _Checker:
 
     def start(self, description: str) -> None:
         self._current = description
-        _report_progress(description)
+        runner.report_progress(description)
 
     def ok(self) -> None:
         self.passed.append(self._current)
+
+    @contextlib.contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        """One check: :meth:`start` it, and count it passed (:meth:`ok`) if nothing failed."""
+        self.start(description)
+        yield
+        self.ok()
 
     def note(self, text: str) -> None:
         """A remark printed under the passed checks (a correct but unusual solution)."""
@@ -268,199 +239,7 @@ def _error_hint(err: Exception) -> str:
             "that failed.")
 
 
-_TIME_HINT = (
-    "a correct solution takes well under a second here. Look for a loop that never ends (a "
-    "`while` whose condition never changes, a counter that is never increased) or a loop over "
-    "far more steps than asked. The check stopped it."
-)
-
-
-def _out_of_time(name: str, seconds: float, current: str) -> ExerciseFailed:
-    return ExerciseFailed(
-        f"{name} did not finish within the check's time limit of {seconds:g} s\n"
-        f"  while: {current}\n"
-        f"  hint: {_TIME_HINT}"
-    )
-
-
-def _call_with_time_limit(fn: Callable[[], Any], seconds: float | None) -> Any:
-    """``fn()``, raising :class:`_OutOfTime` if it takes longer than ``seconds``."""
-    if seconds is None or seconds <= 0:
-        return fn()
-    main = threading.current_thread() is threading.main_thread()
-    if main and hasattr(signal, "setitimer") and hasattr(signal, "SIGALRM"):
-        return _with_alarm(fn, seconds)
-    return _with_thread(fn, seconds)
-
-
-def _with_alarm(fn: Callable[[], Any], seconds: float) -> Any:
-    state = {"running": True}
-
-    def on_alarm(signum, frame):
-        if state["running"]:
-            raise _OutOfTime()
-
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    started = time.monotonic()
-    try:
-        result = fn()
-        state["running"] = False
-        return result
-    finally:
-        state["running"] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay > 0:  # someone else's timer (e.g. pytest-timeout): give it back
-            left = max(previous_delay - (time.monotonic() - started), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, left, previous_interval)
-
-
-def _with_thread(fn: Callable[[], Any], seconds: float) -> Any:
-    """Portable fallback: run ``fn`` in a daemon thread and stop waiting after ``seconds``.
-
-    A thread cannot be killed; when the time is up it is left running in the background (the
-    message says so) and its result, if any ever comes, is dropped.
-    """
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = fn()
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = err
-
-    worker = threading.Thread(target=target, name="exercise-check", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise _OutOfTime()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
-
-
 _ACTIVE: list[_Checker] = []  # the checker of the running check, for the time-limit message
-
-# ------------------------------------------------------------------- the check's child process
-_CHANNEL: int | None = None  # in the child: the pipe to the parent
-
-
-def _send(fd: int, message: Any) -> None:
-    data = pickle.dumps(message)
-    data = struct.pack("<Q", len(data)) + data
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _report_progress(description: str) -> None:
-    """Tell the parent which check is running (for its time-limit message)."""
-    if _CHANNEL is not None:
-        _send(_CHANNEL, ("current", description))
-
-
-def _can_fork() -> bool:
-    return hasattr(os, "fork") and _CHANNEL is None and os.environ.get(
-        "SNGAN_EDU_CHECKS_IN_PROCESS") != "1"
-
-
-class StudentTraceback(Exception):
-    """The traceback of an error raised by the student's code in the check's child process."""
-
-
-def _child(task: Callable[[], None], fd: int) -> None:
-    """Run ``task`` in the forked child and send the verdict and the printed text to ``fd``."""
-    global _CHANNEL
-    _CHANNEL = fd
-    printed = io.StringIO()
-    sys.stdout = sys.stderr = printed
-    try:
-        torch.set_num_threads(1)  # a forked OpenMP pool is not usable; the checks are small
-        task()
-        verdict: tuple = ("ok", "", "")
-    except BaseException as err:  # noqa: BLE001 - everything goes back to the parent
-        if isinstance(err, (ExerciseFailed, NotImplementedError)):  # the student's traceback
-            cause = err.__cause__
-            text = "".join(traceback.format_exception(cause)) if cause is not None else ""
-        elif isinstance(err, ValueError):
-            text = ""
-        else:
-            text = "".join(traceback.format_exception(err))
-        verdict = (type(err).__name__, str(err), text)
-    _send(fd, ("verdict", verdict, printed.getvalue()))
-
-
-def _run_in_child(task: Callable[[], None], name: str, seconds: float) -> None:
-    """Run ``task`` (a whole check) in a forked child; kill it after ``seconds``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
-        pid = os.fork()
-    if pid == 0:  # the child: never returns
-        try:
-            os.close(read_fd)
-            _child(task, write_fd)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    buffer, messages, current = b"", [], "calling it"
-    deadline = time.monotonic() + seconds
-    finished = False
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select([read_fd], [], [], min(left, 0.5))
-            if not ready:
-                continue
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                finished = True
-                break
-            buffer += chunk
-            while len(buffer) >= 8:
-                (size,) = struct.unpack("<Q", buffer[:8])
-                if len(buffer) < 8 + size:
-                    break
-                messages.append(pickle.loads(buffer[8:8 + size]))
-                buffer = buffer[8 + size:]
-                if messages[-1][0] == "current":
-                    current = messages[-1][1]
-    finally:
-        os.close(read_fd)
-        if not finished:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    verdicts = [m for m in messages if m[0] == "verdict"]
-    if not finished and not verdicts:
-        raise _out_of_time(name, seconds, current)
-    if not verdicts:
-        code = os.waitstatus_to_exitcode(status)
-        raise ExerciseFailed(
-            f"{name} stopped the check's process before a verdict (exit code {code})\n"
-            f"  while: {current}\n"
-            "  hint: your code ended the program (os._exit, os.kill, a crash of a library): a "
-            "function hands back its result with `return`.")
-    _, (kind, message, text), printed = verdicts[-1]
-    if printed:
-        print(printed, end="" if printed.endswith("\n") else "\n")
-    if kind == "ok":
-        return
-    cause = StudentTraceback(text) if text else None
-    error: BaseException
-    if kind == "ExerciseFailed":
-        error = ExerciseFailed(message)
-    elif kind == "NotImplementedError":
-        error = NotImplementedError(message)
-    elif kind == "ValueError":
-        error = ValueError(message)
-    else:
-        error = RuntimeError(f"the check {name} itself failed ({kind}: {message})")
-    raise error from cause
-
 
 def exercise_check(check: Callable[..., None]) -> Callable[..., None]:
     """Decorator of every ``check_*``: a child process killed at the time limit, a fixed start
@@ -477,8 +256,8 @@ def exercise_check(check: Callable[..., None]) -> Callable[..., None]:
         if not callable(fn):  # before any setup: a clear ValueError, as _Checker gives
             _Checker(name, fn)
         task = functools.partial(_run_here, check, name, fn, args, kwargs)
-        if _can_fork():
-            _run_in_child(task, name, TIME_LIMIT_S)
+        if runner.can_fork():
+            runner.run_in_child(task, name, TIME_LIMIT_S)
         else:
             task()
 
@@ -496,11 +275,11 @@ def _run_here(check: Callable[..., None], name: str, fn: Any, args: tuple, kwarg
             torch.set_default_dtype(torch.float32)
             torch.set_grad_enabled(True)
             try:
-                seconds = None if _CHANNEL is not None else TIME_LIMIT_S  # the parent kills
-                _call_with_time_limit(lambda: check(fn, *args, **kwargs), seconds)
+                seconds = None if runner.in_child() else TIME_LIMIT_S  # the parent kills
+                runner.call_with_time_limit(lambda: check(fn, *args, **kwargs), seconds)
             except _OutOfTime:
                 current = _ACTIVE[-1] if len(_ACTIVE) > depth else None
-                raise _out_of_time(current.name if current else name, TIME_LIMIT_S,
+                raise out_of_time(current.name if current else name, TIME_LIMIT_S,
                                    current._current if current else "the check") from None
             except (ExerciseFailed, NotImplementedError):
                 raise
@@ -585,54 +364,6 @@ def close(a: float, b: float, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
 def tensor_close(a: Any, b: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
     return (isinstance(a, torch.Tensor) and a.shape == b.shape
             and torch.allclose(a.detach().double(), b.detach().double(), rtol=rtol, atol=atol))
-
-
-# --------------------------------------------------------------------------------------------
-# inputs handed to the student must come back unchanged
-# --------------------------------------------------------------------------------------------
-
-
-def snapshot(obj: Any) -> Any:
-    """A copy of what ``obj`` holds: a tensor's values, or a module's state and modes."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, nn.Module):
-        state = {k: v.detach().clone() for k, v in obj.state_dict().items()}
-        modes = {name: m.training for name, m in obj.named_modules()}
-        return state, modes
-    return copy.deepcopy(obj)
-
-
-def changes(before: Any, obj: Any, ignore_power_iteration: bool = False) -> str | None:
-    """What differs between ``snapshot(obj)`` taken earlier and ``obj`` now, in words, or None.
-
-    ``ignore_power_iteration``: a spectral-norm layer's ``_u``/``_v`` buffers may have moved
-    (merely reading ``layer.weight`` in training mode runs a power iteration).
-    """
-    if isinstance(obj, torch.Tensor):
-        if obj.shape != before.shape:
-            return f"its shape changed from {tuple(before.shape)} to {tuple(obj.shape)}"
-        return None if torch.equal(obj.detach(), before) else "its values were changed in place"
-    if isinstance(obj, nn.Module):
-        state, modes = before
-        now = obj.state_dict()
-        for key, value in state.items():
-            if ignore_power_iteration and key.endswith(("._u", "._v")) and key in now:
-                continue
-            if key not in now:
-                return f"{key} was removed"
-            if now[key].shape != value.shape or not torch.equal(now[key].detach(), value):
-                return f"{key} was changed"
-        added = sorted(set(now) - set(state))
-        if added:
-            return f"{added[0]} was added (e.g. a parametrization)"
-        for name, training in modes.items():
-            module = obj.get_submodule(name) if name else obj
-            if module.training != training:
-                mode = "training" if module.training else "eval"
-                return f"it was left in {mode} mode"
-        return None
-    return None if before == obj else "it was changed"
 
 
 def require_unchanged(checker: _Checker, before: Any, obj: Any, what: str, hint: str,

@@ -1,5 +1,6 @@
-"""Checks of exercise 04: the hinge losses (4.1, 4.2), the mode-coverage metric (4.3) and an SN
-discriminator that can see the ring's modes (4.4)."""
+"""Checks of exercise 04: the hinge losses (4.1, 4.2) and the mode-coverage metric (4.3); the SN
+discriminator that can see the ring's modes (4.4) is checked in
+:mod:`~sngan_edu.course.exercises.ring_discriminator`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sngan_edu import losses
 from sngan_edu.course.exercises.core import (
@@ -18,11 +18,9 @@ from sngan_edu.course.exercises.core import (
     close,
     exercise_check,
     new_checker,
-    require_unchanged,
     seeded,
     unpack,
 )
-from sngan_edu.course.exercises.sn_layer import reference_unnormalized_layers
 from sngan_edu.metrics import toy as toy_metrics
 
 
@@ -152,26 +150,24 @@ def check_hinge_d_loss(hinge_d_loss: Callable[..., Any]) -> None:
         return out, as_float(c, out, "the loss")
 
     for real, fake, description, _ in cases:
-        c.start(description)
-        expected = float(losses.hinge_d_loss(real, fake))
-        out, value = value_on(real, fake)
-        if not close(value, expected):
-            values = [value_on(r, f)[1] for r, f, _, _ in cases]
-            hint = _match(values, _WRONG_D_LOSSES, cases, lambda fn, case: fn(case[0], case[1]))
-            c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
-                "L_D has two terms, each a mean over its own batch of a hinge max(0, .): try "
-                "your function by hand on d_real = [0.] and d_fake = [0.] (the loss is 2) and "
-                "on d_real = [2.], d_fake = [-2.] (the loss is 0)."))
-        if not isinstance(out, torch.Tensor) or not out.requires_grad:
-            c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
-                   "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
-        c.ok()
+        with c.step(description):
+            expected = float(losses.hinge_d_loss(real, fake))
+            out, value = value_on(real, fake)
+            if not close(value, expected):
+                values = [value_on(r, f)[1] for r, f, _, _ in cases]
+                hint = _match(values, _WRONG_D_LOSSES, cases, lambda fn, case: fn(case[0], case[1]))
+                c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
+                    "L_D has two terms, each a mean over its own batch of a hinge max(0, .): try "
+                    "your function by hand on d_real = [0.] and d_fake = [0.] (the loss is 2) and "
+                    "on d_real = [2.], d_fake = [-2.] (the loss is 0)."))
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                c.fail("a tensor connected to d_real and d_fake (to call .backward())", _fmt(out),
+                       "use torch operations (torch.relu, .mean()), not .item() or Python floats.")
 
-    c.start("gradients reach both the real and the fake scores, as the hinge loss's do")
-    for real, fake, _, _ in cases:
-        r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
-        _require_gradients(c, c.call(r, f), {"d_real": r, "d_fake": f}, losses.hinge_d_loss)
-    c.ok()
+    with c.step("gradients reach both the real and the fake scores, as the hinge loss's do"):
+        for real, fake, _, _ in cases:
+            r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+            _require_gradients(c, c.call(r, f), {"d_real": r, "d_fake": f}, losses.hinge_d_loss)
     c.done()
 
 
@@ -186,24 +182,23 @@ def check_hinge_g_loss(hinge_g_loss: Callable[..., Any]) -> None:
         return out, as_float(c, out, "the loss")
 
     for _, fake, _, description in cases:
-        c.start(description)
-        expected = float(losses.hinge_g_loss(fake))
-        out, value = value_on(fake)
-        if not close(value, expected):
-            values = [value_on(f)[1] for _, f, _, _ in cases]
-            hint = _match(values, _WRONG_G_LOSSES, cases, lambda fn, case: fn(case[1]))
-            c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
-                "compare yours with L_G in the text: no hinge, a mean over the batch, and the "
-                "sign that makes the generator push its scores up."))
-        if not isinstance(out, torch.Tensor) or not out.requires_grad:
-            c.fail("a tensor connected to d_fake", _fmt(out), "use torch operations, not floats.")
-        c.ok()
+        with c.step(description):
+            expected = float(losses.hinge_g_loss(fake))
+            out, value = value_on(fake)
+            if not close(value, expected):
+                values = [value_on(f)[1] for _, f, _, _ in cases]
+                hint = _match(values, _WRONG_G_LOSSES, cases, lambda fn, case: fn(case[1]))
+                c.fail(f"{expected:.4g}", f"{value:.4g}", hint or (
+                    "compare yours with L_G in the text: no hinge, a mean over the batch, and the "
+                    "sign that makes the generator push its scores up."))
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                c.fail("a tensor connected to d_fake", _fmt(out),
+                       "use torch operations, not floats.")
 
-    c.start("the gradient reaching the fake scores is the hinge generator loss's")
-    for _, fake, _, _ in cases:
-        f = fake.clone().requires_grad_(True)
-        _require_gradients(c, c.call(f), {"d_fake": f}, losses.hinge_g_loss)
-    c.ok()
+    with c.step("the gradient reaching the fake scores is the hinge generator loss's"):
+        for _, fake, _, _ in cases:
+            f = fake.clone().requires_grad_(True)
+            _require_gradients(c, c.call(f), {"d_fake": f}, losses.hinge_g_loss)
     c.done()
 
 
@@ -251,6 +246,60 @@ def _wrong_coverages(samples: torch.Tensor, means: torch.Tensor,
     ]
 
 
+def _unpack_coverage(c, out: Any) -> tuple[float, float]:
+    modes, percent = unpack(c, out, ("modes_captured", "high_quality_percent"),
+                            "end with `return modes, percent`.")
+    return as_float(c, modes, "modes_captured"), as_float(c, percent, "high_quality_percent")
+
+
+def _same_coverage(got: tuple[float, float], expected: tuple[float, float]) -> bool:
+    return got[0] == expected[0] and close(got[1], expected[1], atol=1e-4)
+
+
+def _check_ring_coverage(c, samples: torch.Tensor, ring: torch.Tensor, std: float,
+                         hint: str) -> None:
+    """Coverage of ``samples`` around the ``ring``'s modes; ``hint`` unless a known mistake."""
+    expected = reference_mode_coverage(samples, ring, std)
+    wrong = _wrong_coverages(samples, ring, std)
+    got = _unpack_coverage(c, c.call(samples.clone(), ring.clone(), std))  # checked unchanged
+    if not _same_coverage(got, expected):
+        hint = next((h for value, h in wrong if _same_coverage(got, value)), hint)
+        c.fail(f"({expected[0]}, {expected[1]:.4g})", f"({got[0]:g}, {got[1]:.4g})", hint)
+
+
+def _hard_coded_hint(got: tuple[float, float], expected: tuple[int, float],
+                     samples: torch.Tensor, modes: torch.Tensor, width: float,
+                     ring: torch.Tensor, std: float) -> str:
+    """Name the ring's numbers used in place of the arguments, on another mixture."""
+    distance, nearest = torch.cdist(samples.double(), modes.double()).min(dim=1)
+    ring_distance, ring_nearest = torch.cdist(samples.double(), ring.double()).min(dim=1)
+    hard_coded = [
+        (_coverage(nearest, distance <= 3 * std), f"you used the ring's std ({std}) instead "
+         f"of the std passed in (here {width}): the metric must work for any mixture."),
+        (_coverage(ring_nearest, ring_distance <= 3 * width), "you used the ring's means "
+         "instead of the means passed in: the metric must work for any mixture."),
+        (_coverage(ring_nearest, ring_distance <= 3 * std), "you used the ring's means and "
+         "std instead of the arguments: the metric must work for any mixture."),
+        ((min(8, expected[0]), got[1]), "at most 8 modes are counted: count the distinct "
+         "nearest modes among any number of means."),
+    ]
+    return next((h for value, h in hard_coded if _same_coverage(got, value)),
+                "compute everything from the samples, means and std you are given.")
+
+
+def _check_other_mixtures(c, ring: torch.Tensor, std: float, g: torch.Generator) -> None:
+    for k, width in ((5, 0.2), (13, 0.03), (8, 0.05)):
+        modes = torch.rand(k, 2, generator=g) * 8 - 4
+        picked = torch.randint(0, k - 2, (300,), generator=g)  # the last two modes get none
+        samples = modes[picked] + 1.8 * width * torch.randn(300, 2, generator=g)
+        expected = reference_mode_coverage(samples, modes, width)
+        got = _unpack_coverage(c, c.call(samples.clone(), modes.clone(), width))
+        if not _same_coverage(got, expected):
+            c.fail(f"({expected[0]}, {expected[1]:.4g}) for {k} modes of std {width}",
+                   f"({got[0]:g}, {got[1]:.4g})",
+                   _hard_coded_hint(got, expected, samples, modes, width, ring, std))
+
+
 @exercise_check
 def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
     """Check ``mode_coverage(samples, means, std) -> (modes_captured, high_quality_percent)``.
@@ -264,265 +313,31 @@ def check_mode_coverage(mode_coverage: Callable[..., Any]) -> None:
     ring = torch.stack([angles.cos(), angles.sin()], dim=1)
     std = 0.01
     g = seeded(19)
-
-    def run(samples: torch.Tensor, hint: str) -> None:
-        expected = reference_mode_coverage(samples, ring, std)
-        wrong = _wrong_coverages(samples, ring, std)
-        inputs = (samples.clone(), ring.clone())
-        out = c.call(*inputs, std)
-        for given, original, name in zip(inputs, (samples, ring), ("samples", "means"),
-                                         strict=True):
-            require_unchanged(c, original, given, name, "compute new tensors; never write "
-                              "into the inputs.")
-        modes, percent = unpack(c, out, ("modes_captured", "high_quality_percent"),
-                                "end with `return modes, percent`.")
-        modes = as_float(c, modes, "modes_captured")
-        percent = as_float(c, percent, "high_quality_percent")
-        if modes == expected[0] and close(percent, expected[1], atol=1e-4):
-            return
-        for (w_modes, w_percent), wrong_hint in wrong:
-            if modes == w_modes and close(percent, w_percent, atol=1e-4):
-                hint = wrong_hint
-                break
-        c.fail(f"({expected[0]}, {expected[1]:.4g})", f"({modes:g}, {percent:.4g})", hint)
-
-    c.start("samples exactly on all 8 ring modes: 8 modes, 100 % high quality")
-    run(ring.repeat(5, 1), "assign each sample to its nearest mode (torch.cdist + min) and "
-        "count the distinct modes.")
-    c.ok()
-
-    c.start("samples within 1.5 std of 3 modes: 3 modes, 100 % high quality")
     near = ring[[0, 3, 5]].repeat(20, 1) + std * torch.randn(60, 2, generator=g).clamp(-1, 1)
-    run(near, "count the distinct nearest modes of the high-quality samples.")
-    c.ok()
-
-    c.start("samples 5 std away from their mode are low quality and capture nothing")
-    far = ring[:4] + torch.tensor([5 * std, 0.0])
-    run(torch.cat([far, ring[4:6]]), "a sample is high quality only within 3 std of its "
-        "nearest mode.")
-    c.ok()
-
-    c.start("samples 2.5 std away still count (the threshold is 3 std)")
-    run(ring + torch.tensor([0.0, 2.5 * std]), "compare the Euclidean distance to the nearest "
-        "mode with 3 * std.")
-    c.ok()
-
-    c.start("samples 2.5 std off in x AND in y are 3.5 std away: low quality")
-    diagonal = ring + torch.tensor([2.5 * std, 2.5 * std])
-    run(torch.cat([diagonal, ring[:2]]), "the distance is Euclidean: sqrt(dx^2 + dy^2), "
-        "compared with 3 * std.")
-    c.ok()
-
-    c.start("a random cloud agrees with the course's metric (toy_metrics.mode_metrics)")
     cloud = torch.randn(500, 2, generator=g) * 0.7
     cloud[:100] = ring[torch.arange(100) % 8] + std * torch.randn(100, 2, generator=g)
-    run(cloud, "use the Euclidean distance to the nearest mode (torch.cdist).")
-    c.ok()
+    cases = (
+        ("samples exactly on all 8 ring modes: 8 modes, 100 % high quality", ring.repeat(5, 1),
+         "assign each sample to its nearest mode (torch.cdist + min) and count the distinct "
+         "modes."),
+        ("samples within 1.5 std of 3 modes: 3 modes, 100 % high quality", near,
+         "count the distinct nearest modes of the high-quality samples."),
+        ("samples 5 std away from their mode are low quality and capture nothing",
+         torch.cat([ring[:4] + torch.tensor([5 * std, 0.0]), ring[4:6]]),
+         "a sample is high quality only within 3 std of its nearest mode."),
+        ("samples 2.5 std away still count (the threshold is 3 std)",
+         ring + torch.tensor([0.0, 2.5 * std]),
+         "compare the Euclidean distance to the nearest mode with 3 * std."),
+        ("samples 2.5 std off in x AND in y are 3.5 std away: low quality",
+         torch.cat([ring + torch.tensor([2.5 * std, 2.5 * std]), ring[:2]]),
+         "the distance is Euclidean: sqrt(dx^2 + dy^2), compared with 3 * std."),
+        ("a random cloud agrees with the course's metric (toy_metrics.mode_metrics)", cloud,
+         "use the Euclidean distance to the nearest mode (torch.cdist)."),
+    )
+    for description, samples, hint in cases:
+        with c.step(description):
+            _check_ring_coverage(c, samples, ring, std, hint)
 
-    c.start("mixtures you have not seen: other numbers of modes, places and widths")
-    for k, width in ((5, 0.2), (13, 0.03), (8, 0.05)):
-        modes = torch.rand(k, 2, generator=g) * 8 - 4
-        picked = torch.randint(0, k - 2, (300,), generator=g)  # the last two modes get none
-        samples = modes[picked] + 1.8 * width * torch.randn(300, 2, generator=g)
-        expected = reference_mode_coverage(samples, modes, width)
-        inputs = (samples.clone(), modes.clone())
-        out = c.call(*inputs, width)
-        got = unpack(c, out, ("modes_captured", "high_quality_percent"),
-                     "end with `return modes, percent`.")
-        got = (as_float(c, got[0], "modes_captured"), as_float(c, got[1], "high_quality_percent"))
-        if got[0] == expected[0] and close(got[1], expected[1], atol=1e-4):
-            continue
-        distance, nearest = torch.cdist(samples.double(), modes.double()).min(dim=1)
-        ring_distance, ring_nearest = torch.cdist(samples.double(), ring.double()).min(dim=1)
-        hard_coded = [
-            (_coverage(nearest, distance <= 3 * std), f"you used the ring's std ({std}) instead "
-             f"of the std passed in (here {width}): the metric must work for any mixture."),
-            (_coverage(ring_nearest, ring_distance <= 3 * width), "you used the ring's means "
-             "instead of the means passed in: the metric must work for any mixture."),
-            (_coverage(ring_nearest, ring_distance <= 3 * std), "you used the ring's means and "
-             "std instead of the arguments: the metric must work for any mixture."),
-            ((min(8, expected[0]), got[1]), "at most 8 modes are counted: count the distinct "
-             "nearest modes among any number of means."),
-        ]
-        hint = next((h for value, h in hard_coded
-                     if got[0] == value[0] and close(got[1], value[1], atol=1e-4)),
-                    "compute everything from the samples, means and std you are given.")
-        c.fail(f"({expected[0]}, {expected[1]:.4g}) for {k} modes of std {width}",
-               f"({got[0]:g}, {got[1]:.4g})", hint)
-    c.ok()
-    c.done()
-
-
-# --------------------------------------------------------------------------------------------
-# 4.4: an SN discriminator that can see the ring's modes
-# --------------------------------------------------------------------------------------------
-
-
-def _hook_spectral_norm(module: nn.Module) -> bool:
-    """True if ``module`` carries torch's older hook-based ``torch.nn.utils.spectral_norm``."""
-    from torch.nn.utils.spectral_norm import SpectralNorm
-
-    return any(isinstance(hook, SpectralNorm) for hook in module._forward_pre_hooks.values())
-
-
-def unnormalized_linear_layers(D: nn.Module) -> list[str]:
-    """Names of D's Linear layers with no spectral norm of any of torch's or sngan_edu's kinds
-    (the parametrization, the older forward-pre-hook one)."""
-    return [name for name in reference_unnormalized_layers(D)
-            if isinstance(D.get_submodule(name), nn.Linear)
-            and not _hook_spectral_norm(D.get_submodule(name))]
-
-
-def effective_sigmas(D: nn.Module, points: torch.Tensor, run: Callable[..., Any]
-                     ) -> dict[str, float]:
-    """sigma (SVD) of the weight each Linear layer of D uses in a forward pass in eval mode."""
-    used: dict[str, torch.Tensor] = {}
-
-    def record(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            used.setdefault(name, module.weight.detach().clone())
-        return hook
-
-    hooks = [m.register_forward_hook(record(name))
-             for name, m in D.named_modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.no_grad():
-            run(D, points.clone())
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return {name: float(torch.linalg.svdvals(w.double().flatten(1))[0])
-            for name, w in used.items()}
-
-
-def input_jacobians(D: nn.Module, points: torch.Tensor, run: Callable[..., Any]
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Singular values of the input map, and D's gradient norms, at each of ``points``.
-
-    The input map takes a data point to what D's first Linear layer sees (a stretch, for a
-    ToyDiscriminator with an input scale; the identity for a plain MLP): the singular values
-    of its Jacobian say how much D stretches each direction of the plane before its normalized
-    layers. The gradient norms of the whole D tell whether something after them (a scaled
-    output) steepens it further.
-    """
-    first = next((m for m in D.modules() if isinstance(m, nn.Linear)), None)
-    if first is None:
-        return torch.full((len(points), 2), math.nan), torch.full((len(points),), math.nan)
-    seen: list[torch.Tensor] = []
-    handle = first.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    try:
-        x = points.clone().requires_grad_(True)
-        scores = run(D, x)
-    finally:
-        handle.remove()
-    (grad,) = torch.autograd.grad(scores.sum(), x, retain_graph=True)
-    if not seen or not seen[0].requires_grad:
-        return torch.zeros(len(points), 2), grad.norm(dim=1).detach()
-    inner = seen[0].reshape(len(points), -1)
-    rows = [torch.autograd.grad(inner[:, k].sum(), x, retain_graph=True)[0]
-            for k in range(inner.shape[1])]
-    jacobians = torch.stack(rows, dim=1)  # (N, features, 2)
-    return torch.linalg.svdvals(jacobians.double()), grad.norm(dim=1).detach().double()
-
-
-@exercise_check
-def check_sn_ring_discriminator(sn_ring_discriminator: Callable[..., Any]) -> None:
-    """Check ``sn_ring_discriminator(std) -> nn.Module``: an SN critic that can resolve a mode.
-
-    The critic scores a batch of 2-D points (N, 2) -> (N,) or (N, 1); every Linear layer
-    carries spectral norm (any correct one: torch's parametrization or its older hook-based
-    ``torch.nn.utils.spectral_norm``, sngan_edu's), so that the weight each uses has sigma 1
-    once its power iteration has run; its input map stretches EVERY direction of the plane by
-    a factor between 0.1/std and 5/std before the first layer; and nothing after the
-    normalized layers steepens it again (a scaled output), so that, 1-Lipschitz after the
-    stretch, its score may change by 0.3 to 15 across the 3-std zone of one mode.
-    """
-    c = new_checker("sn_ring_discriminator", sn_ring_discriminator)
-    std = 0.01
-    angles = torch.arange(8) * 2 * math.pi / 8
-    points = torch.stack([angles.cos(), angles.sin()], dim=1)
-    nearby = (points.repeat(4, 1) + 3 * std * torch.randn(32, 2, generator=seeded(29)))
-
-    c.start("returns a torch module that scores a batch of points: (N, 2) -> N scores")
-    D = c.call(std)
-    if not isinstance(D, nn.Module):
-        c.fail("a torch.nn.Module (the discriminator)", _fmt(D),
-               "build the network and return it: `return D`.")
-    D.train()
-    x = points.clone()
-    scores = c.run(D, x)
-    if not isinstance(scores, torch.Tensor) or scores.shape not in ((8,), (8, 1)):
-        c.fail("scores of shape (8,) or (8, 1) for 8 points", _fmt(scores),
-               "the last layer has ONE output: a score per point.")
-    c.ok()
-
-    c.start("every Linear layer carries spectral norm: the weight it uses has sigma 1 (SVD)")
-    layers = [name for name, m in D.named_modules() if isinstance(m, nn.Linear)]
-    missing = unnormalized_linear_layers(D)
-    if not layers:
-        c.fail("Linear layers with spectral norm", "no nn.Linear in the model",
-               "use ToyDiscriminator (or an nn.Sequential of nn.Linear and activations).")
-    if missing:
-        c.fail("spectral norm on every layer", f"no spectral norm on {missing} (of {layers})",
-               "spectral_norm wraps one layer at a time: call apply_spectral_norm(D) on the "
-               "model, which normalizes every Linear layer in it.")
-    with torch.no_grad():
-        for _ in range(50):  # training-mode passes: the power iterations converge
-            c.run(D, nearby.clone())
-    D.eval()
-    sigmas = effective_sigmas(D, nearby, c.run)
-    off = {name: s for name, s in sigmas.items() if not 0.9 <= s <= 1.1}
-    if off:
-        name, value = next(iter(off.items()))
-        c.fail("sigma 1 for the weight every Linear layer uses",
-               f"sigma {value:.3g} for {name}",
-               "the layer carries something called spectral norm, but the weight it uses is "
-               "not divided by its largest singular value. Use torch's spectral_norm or "
-               "sngan_edu's apply_spectral_norm rather than your own.")
-    c.ok()
-
-    c.start("stretches every direction of the plane by 0.1/std to 5/std, and nothing after "
-            "the normalized layers steepens it (std = 0.01)")
-    stretches, gradients = input_jacobians(D, torch.cat([points, nearby]), c.run)
-    D.train()
-    largest, smallest = float(stretches[:, 0].max()), float(stretches[:, -1].min())
-    steepest = float(gradients.max())
-    if math.isfinite(largest) and steepest > 1.2 * largest + 1e-6:
-        c.fail(f"D at most as steep as its input stretch ({largest:.3g})",
-               f"gradient norms up to {steepest:.3g}",
-               f"D is {steepest / max(largest, 1e-12):.3g} times steeper than its input "
-               "stretch: something after the normalized layers scales the score (a factor on "
-               "the output?). That does not let D resolve a mode: its layers still see the "
-               "modes as they are, and the loss sees scores multiplied everywhere (the "
-               "sigmoid or hinge saturates sooner). The stretch belongs BEFORE the first "
-               "layer: multiply the input, not the output.")
-    if not (0.1 / std <= smallest and largest <= 5 / std):
-        change = 3 * std * largest
-        if smallest < 0.1 / std <= largest:
-            hint = (f"your D stretches one direction of the plane by {largest:.3g} but "
-                    f"another only by {smallest:.3g}: along that one it is as blind as an "
-                    "unscaled D, and the ring's modes lie in every direction. Stretch both "
-                    "coordinates by the same factor of order 1 / std.")
-        elif close(largest, 1.0, rtol=1e-3):
-            hint = (f"your D sees the points unscaled. With spectral norm every layer has "
-                    f"sigma 1, so D is at most 1-Lipschitz: across the 3-std zone of a mode "
-                    f"(3 * {std} = {3 * std:g}) its score can change by at most {change:.2g}, "
-                    "far too little to tell a sharp sample from a blurry one. Multiply the "
-                    "input by a factor of order 1 / std before the first layer (e.g. "
-                    "ToyDiscriminator(input_scale=...)).")
-        elif largest < 1:
-            hint = (f"your D multiplies its input by {largest:.3g}, which SHRINKS it (did you "
-                    "multiply by std?): divide by std instead, so that one std of data becomes "
-                    "about one unit for D.")
-        elif largest < 0.1 / std:
-            hint = (f"a stretch of {largest:.3g} lets D's score change by at most {change:.2g} "
-                    "across a mode's 3-std zone; choose a factor of order 1 / std "
-                    "(e.g. 0.5 / std).")
-        else:
-            hint = (f"a stretch of {largest:.3g} lets D's score change by up to {change:.3g} "
-                    "across one mode: so steep that the bound no longer holds D back on the "
-                    "scale of the data. Choose a factor of order 1 / std (e.g. 0.5 / std).")
-        c.fail("a stretch between 0.1/std = 10 and 5/std = 500 in every direction",
-               f"{smallest:.4g} to {largest:.4g}", hint)
-    c.ok()
+    with c.step("mixtures you have not seen: other numbers of modes, places and widths"):
+        _check_other_mixtures(c, ring, std, g)
     c.done()

@@ -99,51 +99,9 @@ def _require_scores(c, out: Any, n: int, expected: torch.Tensor, hint: str) -> N
         c.fail(_fmt(expected), _fmt(out), hint)
 
 
-@exercise_check
-def check_projection_term(projection_term: Callable[..., Any]) -> None:
-    """Check ``projection_term(phi, embed, y) -> (N,)``: ``embed(y)^T phi`` per sample.
-
-    ``phi`` (N, F) are D's features, ``embed`` an ``nn.Embedding(K, F)`` (with spectral norm in
-    the later checks), ``y`` (N,) the labels. Compared with a loop of dot products; gradients
-    must reach phi and the embedding rows of the labels used, and only those.
-    """
-    c = new_checker("projection_term", projection_term)
-    g = seeded(41)
-
-    c.start("a batch of 4 with 6 features and 3 classes: one score embed(y) . phi(x) each")
-    embed = _embedding(3, 6, g, sn=False)
-    phi, y = torch.randn(4, 6, generator=g), torch.tensor([0, 2, 1, 2])
-    with torch.no_grad():
-        expected = reference_projection(phi, embed, y)
-    out = c.call(phi.clone(), embed, y.clone())
-    hint = _match_wrong(out, phi, embed.weight, y) or (
-        "for each sample i: the dot product of embed(y_i), the row of its class, with phi_i: "
-        "(embed(y) * phi).sum(dim=1).")
-    _require_scores(c, out, 4, expected, hint)
-    c.ok()
-
-    c.start("10 classes and 12 features, the embedding spectrally normalized as in SN-GAN's D")
-    embed = _embedding(10, 12, g, sn=True)
-    phi, y = torch.randn(7, 12, generator=g), torch.tensor([9, 0, 3, 3, 7, 1, 5])
-    with torch.no_grad():
-        expected = reference_projection(phi, embed, y)
-        original = embed.parametrizations.weight.original.detach().clone()
-    before = snapshot(embed)
-    out = c.call(phi.clone(), embed, y.clone())
-    raw = ((lambda p, W, lab: (original[lab] * p).sum(1),
-            "you used the embedding's raw weight (parametrizations.weight.original), which "
-            "skips spectral normalization: call the layer, embed(y), or read embed.weight, "
-            "which is the normalized matrix."),)
-    hint = _match_wrong(out, phi, embed.weight, y, raw) or (
-        "(embed(y) * phi).sum(dim=1), with embed(y) the layer's output (its weight divided "
-        "by sigma).")
-    _require_scores(c, out, 7, expected, hint)
-    require_unchanged(c, before, embed, "embed", "the projection only reads the embedding: "
-                      "do not change its weight or its mode.")
-    c.ok()
-
-    c.start("gradients reach phi(x) (D's features) and the embedding rows of the labels used")
-    embed = _embedding(10, 12, g, sn=False)
+def _check_projection_gradients(c, embed: nn.Embedding, phi: torch.Tensor,
+                                y: torch.Tensor) -> None:
+    """Gradients reach phi and the embedding rows of the labels in ``y``, and only those."""
     phi_in = phi.clone().requires_grad_(True)
     out = c.call(phi_in, embed, y.clone())
     if not isinstance(out, torch.Tensor) or out.grad_fn is None:
@@ -162,13 +120,57 @@ def check_projection_term(projection_term: Callable[..., Any]) -> None:
     if not tensor_close(grads[0], embed.weight.detach()[y], atol=1e-5):
         c.fail("d(term)/d(phi_i) = embed(y_i)", _fmt(grads[0]),
                "each sample's score depends on its features only through embed(y_i).")
-    unused = sorted(set(range(10)) - set(y.tolist()))
+    unused = sorted(set(range(embed.num_embeddings)) - set(y.tolist()))
     if grads[1][unused].abs().sum() > 0:
         c.fail("no gradient for the rows of classes not in the batch",
                f"gradients on rows {unused}",
                "only the rows of the labels in the batch enter the term: index the rows with "
                "y (embed(y)), do not sum over all classes.")
-    c.ok()
+
+
+@exercise_check
+def check_projection_term(projection_term: Callable[..., Any]) -> None:
+    """Check ``projection_term(phi, embed, y) -> (N,)``: ``embed(y)^T phi`` per sample.
+
+    ``phi`` (N, F) are D's features, ``embed`` an ``nn.Embedding(K, F)`` (with spectral norm in
+    the later checks), ``y`` (N,) the labels. Compared with a loop of dot products; gradients
+    must reach phi and the embedding rows of the labels used, and only those.
+    """
+    c = new_checker("projection_term", projection_term)
+    g = seeded(41)
+
+    with c.step("a batch of 4 with 6 features and 3 classes: one score embed(y) . phi(x) each"):
+        embed = _embedding(3, 6, g, sn=False)
+        phi, y = torch.randn(4, 6, generator=g), torch.tensor([0, 2, 1, 2])
+        with torch.no_grad():
+            expected = reference_projection(phi, embed, y)
+        out = c.call(phi.clone(), embed, y.clone())
+        hint = _match_wrong(out, phi, embed.weight, y) or (
+            "for each sample i: the dot product of embed(y_i), the row of its class, with phi_i: "
+            "(embed(y) * phi).sum(dim=1).")
+        _require_scores(c, out, 4, expected, hint)
+
+    with c.step("10 classes and 12 features, the embedding spectrally normalized as in SN-GAN's D"):
+        embed = _embedding(10, 12, g, sn=True)
+        phi, y = torch.randn(7, 12, generator=g), torch.tensor([9, 0, 3, 3, 7, 1, 5])
+        with torch.no_grad():
+            expected = reference_projection(phi, embed, y)
+            original = embed.parametrizations.weight.original.detach().clone()
+        before = snapshot(embed)
+        out = c.call(phi.clone(), embed, y.clone())
+        raw = ((lambda p, W, lab: (original[lab] * p).sum(1),
+                "you used the embedding's raw weight (parametrizations.weight.original), which "
+                "skips spectral normalization: call the layer, embed(y), or read embed.weight, "
+                "which is the normalized matrix."),)
+        hint = _match_wrong(out, phi, embed.weight, y, raw) or (
+            "(embed(y) * phi).sum(dim=1), with embed(y) the layer's output (its weight divided "
+            "by sigma).")
+        _require_scores(c, out, 7, expected, hint)
+        require_unchanged(c, before, embed, "embed", "the projection only reads the embedding: "
+                          "do not change its weight or its mode.")
+
+    with c.step("gradients reach phi(x) (D's features) and the embedding rows of the labels used"):
+        _check_projection_gradients(c, _embedding(10, 12, g, sn=False), phi, y)
     c.done()
 
 
@@ -204,41 +206,39 @@ def check_projection_discriminator(projection_discriminator: Callable[..., Any])
         proj = (D.embed(y) * phi).sum(1)
     before = snapshot(D)
 
-    c.start("scores 6 digits as D(x, y) = psi(phi(x)) + embed(y) . phi(x)")
-    out = c.call(D, x.clone(), y.clone())
-    candidates = (
-        (psi, "only psi(phi(x)): the score ignores the label. Add the projection term "
-              "embed(y) . phi(x) (your projection_term)."),
-        (proj, "only the projection term: add psi(phi(x)) = D.linear(phi).squeeze(1), the "
-               "unconditional part of the score."),
-        (psi + 2 * proj, "the projection term is added twice: once is enough."),
-        (2 * psi + proj, "psi(phi(x)) is added twice: once is enough."),
-        (psi - proj, "the projection is subtracted: it is added, + embed(y) . phi(x)."),
-    )
-    hint = next((h for value, h in candidates if tensor_close(out, value)), None)
-    if hint is None and isinstance(out, torch.Tensor) and out.shape == (6, 6):
-        hint = ("a (6, 6) result: a (N, 1) column was added to a (N,) vector. Squeeze psi's "
-                "output, D.linear(phi).squeeze(1), before adding the projection.")
-    _require_scores(c, out, 6, expected, hint or "phi = D.features(x); return "
-                    "D.linear(phi).squeeze(1) + projection_term(phi, D.embed, y).")
-    require_unchanged(c, before, D, "D", "only read D's layers: no training, no change of "
-                      "mode.")
-    c.ok()
+    with c.step("scores 6 digits as D(x, y) = psi(phi(x)) + embed(y) . phi(x)"):
+        out = c.call(D, x.clone(), y.clone())
+        candidates = (
+            (psi, "only psi(phi(x)): the score ignores the label. Add the projection term "
+                  "embed(y) . phi(x) (your projection_term)."),
+            (proj, "only the projection term: add psi(phi(x)) = D.linear(phi).squeeze(1), the "
+                   "unconditional part of the score."),
+            (psi + 2 * proj, "the projection term is added twice: once is enough."),
+            (2 * psi + proj, "psi(phi(x)) is added twice: once is enough."),
+            (psi - proj, "the projection is subtracted: it is added, + embed(y) . phi(x)."),
+        )
+        hint = next((h for value, h in candidates if tensor_close(out, value)), None)
+        if hint is None and isinstance(out, torch.Tensor) and out.shape == (6, 6):
+            hint = ("a (6, 6) result: a (N, 1) column was added to a (N,) vector. Squeeze psi's "
+                    "output, D.linear(phi).squeeze(1), before adding the projection.")
+        _require_scores(c, out, 6, expected, hint or "phi = D.features(x); return "
+                        "D.linear(phi).squeeze(1) + projection_term(phi, D.embed, y).")
+        require_unchanged(c, before, D, "D", "only read D's layers: no training, no change of "
+                          "mode.")
 
-    c.start("the gradient with respect to the images is D's own (nothing detached)")
-    reference_x = x.clone().requires_grad_(True)
-    (expected_grad,) = torch.autograd.grad(copy.deepcopy(D)(reference_x, y).sum(), reference_x)
-    student_x = x.clone().requires_grad_(True)
-    out = c.call(D, student_x, y.clone())
-    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
-        c.fail("scores autograd can differentiate", "no gradient path",
-               "do not detach phi(x) or the scores: G learns through D's gradient.")
-    (grad,) = torch.autograd.grad(out.sum(), student_x, allow_unused=True)
-    if grad is None or not tensor_close(grad, expected_grad, rtol=1e-3, atol=1e-6):
-        c.fail("D's gradient with respect to x", "a different gradient" if grad is not None
-               else "none", "phi(x) must stay attached in both terms: no .detach() on the "
-                            "features the projection uses.")
-    c.ok()
+    with c.step("the gradient with respect to the images is D's own (nothing detached)"):
+        reference_x = x.clone().requires_grad_(True)
+        (expected_grad,) = torch.autograd.grad(copy.deepcopy(D)(reference_x, y).sum(), reference_x)
+        student_x = x.clone().requires_grad_(True)
+        out = c.call(D, student_x, y.clone())
+        if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+            c.fail("scores autograd can differentiate", "no gradient path",
+                   "do not detach phi(x) or the scores: G learns through D's gradient.")
+        (grad,) = torch.autograd.grad(out.sum(), student_x, allow_unused=True)
+        if grad is None or not tensor_close(grad, expected_grad, rtol=1e-3, atol=1e-6):
+            c.fail("D's gradient with respect to x", "a different gradient" if grad is not None
+                   else "none", "phi(x) must stay attached in both terms: no .detach() on the "
+                                "features the projection uses.")
     c.done()
 
 
