@@ -34,18 +34,20 @@ demo: $(STAMP)
 # make test: every unit test and every notebook in one pytest run over up to four processes
 # (pytest-xdist; two on a 2-core machine). --dist loadfile keeps a notebook's cells, and then its
 # facts, in one process and one kernel. The longest notebooks are listed first so that they
-# start first; the rest fill the other process.
+# start first; the rest fill the other process. OMP_NUM_THREADS=1: one torch thread per process
+# (runs cap their cpu_threads by it), so that the processes do not fight over the cores.
 XDIST := -n auto --maxprocesses 4 --dist loadfile
 LONGEST := notebooks/05_sngan_training.ipynb notebooks/06_hyperparameter_robustness.ipynb
 test: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)
-	$(BIN)/python -m $(NBVAL) $(XDIST) $(LONGEST) $(filter-out $(LONGEST),$(NOTEBOOKS)) \
+	OMP_NUM_THREADS=1 $(BIN)/python -m $(NBVAL) $(XDIST) $(LONGEST) $(filter-out $(LONGEST),$(NOTEBOOKS)) \
 		tests --ignore=tests/browser
 
 # The fast tier while editing: ruff, then the unit tests not marked slow (tests/conftest.py marks
 # the slow ones: wheel, DDP, compile, papermill, benchmark scripts, long training runs).
 check: lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) -m "not slow" tests --ignore=tests/browser
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) -m "not slow" tests \
+		--ignore=tests/browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser

@@ -1,6 +1,8 @@
-"""Pick a torch device from a user-facing name."""
+"""Pick a torch device from a user-facing name, and the CPU threads a run uses."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -38,3 +40,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError("device='mps' was requested but MPS is not available; use 'auto'")
         return torch.device("mps")
     raise ValueError(f"device must be one of {DEVICE_CHOICES}; got {device!r}")
+
+
+def cpu_thread_count(requested: int | None) -> int | None:
+    """The torch CPU threads for a run asking for ``requested`` (None: keep torch's own).
+
+    Capped by OMP_NUM_THREADS where that is set: a test runner or a batch system running several
+    jobs side by side says so there, and more threads than that would fight over the cores.
+    """
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if requested is None or not limit.isdigit() or int(limit) < 1:
+        return requested
+    return min(requested, int(limit))

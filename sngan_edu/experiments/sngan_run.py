@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from sngan_edu.data.grids import save_grid
 from sngan_edu.data.images import ImageData, load_image_data
+from sngan_edu.device import cpu_thread_count
 from sngan_edu.metrics import images as image_metrics
 from sngan_edu.metrics.classifier import (
     DIGITS_CLASSIFIER,
@@ -236,7 +237,7 @@ def prepare_run(config: RunConfig, progress: bool | None = None) -> RunSetup:
 def _prepare(config: RunConfig, out: Path, lock: FolderLock | None) -> RunSetup:
     """:func:`prepare_run` once the folder is claimed."""
     if config.cpu_threads is not None:
-        torch.set_num_threads(config.cpu_threads)
+        torch.set_num_threads(cpu_thread_count(config.cpu_threads))
     device = config.torch_device
     split = TRAIN_SPLITS.get(config.dataset, "train")
     data = load_image_data(config.dataset, config.data_root, config.image_size,

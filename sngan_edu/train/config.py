@@ -77,7 +77,8 @@ class RunConfig:
     g_ema: float | None = _param(0.99, "decay of the average of G's weights used for sampling "
                                  "(None: sample from G)")
     translate: int = _param(0, "D sees real and fake shifted by up to this many pixels (0: off)")
-    cpu_threads: int | None = _param(2, "torch CPU threads (None: torch's default)")
+    cpu_threads: int | None = _param(2, "torch CPU threads, at most OMP_NUM_THREADS where "
+                                      "that is set (None: torch's default)")
     max_minutes: float | None = _param(None, "stop training after this much wall time "
                                        "(None: all steps)")
     # The trainer's own settings (not injectable into notebook 05).

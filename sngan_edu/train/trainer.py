@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from sngan_edu.checks import check_int
 from sngan_edu.data.augment import random_translate
+from sngan_edu.device import cpu_thread_count
 from sngan_edu.gan_step import has_batchnorm
 from sngan_edu.losses import get_loss
 from sngan_edu.sn import apply_spectral_norm, has_spectral_norm
@@ -207,7 +208,7 @@ class Trainer:
                              dynamic_ncols=True, leave=True)
         threads_before = torch.get_num_threads()
         if cfg.cpu_threads is not None:
-            torch.set_num_threads(cfg.cpu_threads)
+            torch.set_num_threads(cpu_thread_count(cfg.cpu_threads))
         after_step = AfterStep(self, callbacks, total)
         try:
             after_step.set_lr(self.step)
