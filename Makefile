@@ -60,11 +60,16 @@ nbval: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)
 	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
-# nbval with torch/MKL/oneDNN forced onto AVX2 kernels: a cell whose stored output changes here
-# would also change on a CPU of another type (e.g. in CI), so it must print robust facts instead.
+# nbval on other CPU kernels, both of which must pass: torch/MKL/oneDNN forced onto AVX2 kernels,
+# then torch's default (non-vectorized) ones. A cell whose stored output changes here would also
+# change on a CPU of another type (e.g. in CI), so it must print robust facts instead.
+# One probe or one notebook: make nbval-probe PROBES=default NOTEBOOKS=notebooks/01_....ipynb
+PROBE_ENV_avx2 := ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+PROBE_ENV_default := ATEN_CPU_CAPABILITY=default
+PROBES ?= avx2 default
 nbval-probe: $(STAMP)
-	rm -rf $(NOTEBOOK_RUNS)
-	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
+	$(foreach probe,$(PROBES),rm -rf $(NOTEBOOK_RUNS) && echo "nbval-probe: $(probe) kernels" && \
+		$(PROBE_ENV_$(probe)) $(BIN)/python -m $(NBVAL) $(NOTEBOOKS) &&) true
 
 lint: $(STAMP)
 	$(BIN)/ruff check sngan_edu tests benchmarks notebooks instructor tools

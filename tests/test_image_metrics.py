@@ -179,3 +179,30 @@ def test_fidelity_metrics_feeds_uint8_rgb_to_torch_fidelity(tmp_path, monkeypatc
 def test_rounded():
     assert im.rounded({"a": 0.123456, "b": 3, "c": float("nan")}) == {
         "a": 0.123, "b": 3, "c": pytest.approx(float("nan"), nan_ok=True)}
+
+
+def test_the_digit_baseline_is_the_held_out_split_against_the_disjoint_train_split():
+    from sklearn.datasets import load_digits
+
+    from sngan_edu.data.images import digits_split_indices, load_image_data
+    from sngan_edu.metrics.classifier import DIGITS_CLASSIFIER, load_classifier
+
+    labels = load_digits().target
+    train, test = digits_split_indices(len(labels), labels)
+    assert len(test) == im.DIGITS_BASELINE_N and len(train) == im.DIGITS_REFERENCE_N
+    assert not set(train.tolist()) & set(test.tolist())  # disjoint
+    assert len(train) + len(test) == len(labels) == 1797  # together: every digit
+    reference = im.digits_fd_reference()
+    assert torch.equal(reference, load_image_data("digits", split="train").float_images())
+    classifier = load_classifier(DIGITS_CLASSIFIER)
+    baseline = im.digits_real_baseline(classifier)
+    assert baseline["n"] == im.DIGITS_BASELINE_N and baseline["reference_n"] == len(reference)
+    assert baseline["fd"] == pytest.approx(im.DIGITS_REAL_FD, abs=0.01)  # the quoted number
+    # a generator is scored at the same n against the same reference: real held-out digits
+    # passed as "samples" (with extra ones after them) get the baseline's FD
+    held_out = load_image_data("digits", split="test").float_images()
+    same = im.digits_fd_at_baseline_n(classifier, torch.cat([held_out, reference[:10]]))
+    assert same["n"] == im.DIGITS_BASELINE_N
+    assert same["fd"] == pytest.approx(baseline["fd"], abs=1e-6)
+    with pytest.raises(ValueError, match="samples"):
+        im.digits_fd_at_baseline_n(classifier, held_out[:100])

@@ -458,3 +458,18 @@ def test_the_stored_toy_samples_are_the_scored_ones():
     assert not keys  # every stored sample set belongs to a stored run
     assert {f"grid_{m}_seed{s}" for m in ("gan", "sn") for s in range(3)} <= set(
         np.load(study_path("toy_results_samples.npz")).files)
+
+
+def test_the_real_baseline_is_quoted_as_the_library_states_it():
+    """The digits' real FD baseline is stated once (sngan_edu.metrics.images); every page that
+    quotes it quotes that number, with its n, and no page quotes the old contaminated ones."""
+    from sngan_edu.metrics.images import DIGITS_BASELINE_N, DIGITS_REAL_FD, DIGITS_REFERENCE_N
+
+    quoted = f"{DIGITS_REAL_FD:.2f}"
+    for name in ("05_sngan_training", "appendix_evaluating_gans", "06_hyperparameter_robustness"):
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+        assert quoted in text, name
+        assert f"{DIGITS_BASELINE_N} held-out digits against the 1,438 training digits" in text
+        assert "9.08" not in text and "about 9" not in text
+    assert DIGITS_REFERENCE_N == 1438

@@ -161,7 +161,7 @@ class RunSetup:
     classifier_path: Path
     classifier: nn.Module | None = None  # None when there is no classifier for the dataset
     plain_classifier: nn.Module | None = None  # the digits' plain classifier (for comparison)
-    real_ref: Tensor | None = None  # 2,000 training images, the Fréchet distance's reference
+    real_ref: Tensor | None = None  # the FD's reference: up to 2,000 of the images G trains on
     lock: FolderLock | None = None  # the run folder's lock (rank 0), held until the run ends
     claimed: bool = False  # the folder is checked and locked for this setup's run
 

@@ -84,11 +84,13 @@ def draw_progress(
     loss_d: Sequence[float],
     loss_g: Sequence[float],
     metrics: Sequence[Mapping[str, float]] = (),
-    nrow: int = 8,
+    nrow: int = 4,
 ) -> None:
     """Live training view: current samples, smoothed losses, and classifier scores so far.
 
-    ``metrics`` rows look like ``{"step": s, "classes": c, "confidence": p, ...}``.
+    ``metrics`` rows look like ``{"step": s, "classes": c, "confidence": p, ...}``. Pass few
+    samples (16, 4 per row): in a figure about 3 inches tall each digit is then drawn at about
+    three times its size.
     """
     ax_img, ax_loss, ax_metric = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1]})
     show_grid(ax_img, samples, nrow, f"samples at step {step}")
@@ -112,7 +114,7 @@ def draw_progress(
     fig.tight_layout()
 
 
-def draw_trainer_progress(fig: Figure, trainer, n: int = 64, seed: int = 1234) -> None:
+def draw_trainer_progress(fig: Figure, trainer, n: int = 16, seed: int = 1234) -> None:
     """:func:`draw_progress` for a :class:`sngan_edu.train.Trainer` (a LivePlot draw function).
 
     Samples come from ``trainer.sample(n, seed)``: a private fixed noise batch, so drawing does

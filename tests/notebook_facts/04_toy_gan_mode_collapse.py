@@ -97,7 +97,9 @@ def fact_the_working_sn_critic_uses_a_larger_share_of_its_bound_than_the_naive_o
              for name in ["SN-GAN", "SN, no scale"]}
     assert 0.1 < 0.15 * max_grad["SN-GAN"] < 0.3  # noqa: F821
     assert 0.05 < share["SN-GAN"] < 0.2 and share["SN, no scale"] < 0.05
-    assert share["SN-GAN"] > 3 * share["SN, no scale"]
+    # "what differs is the share": 12.2% against 2.6% on AVX-512 kernels, 12.2% against 4.6% on
+    # torch's default kernels (make nbval-probe), so the ratio is no fact, only the order
+    assert share["SN-GAN"] > share["SN, no scale"]
 
 
 def _summary(dataset, method):

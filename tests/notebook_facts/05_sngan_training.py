@@ -69,3 +69,13 @@ def fact_the_short_run_of_the_visible_loop_behaves_as_the_text_says():
     normalized = [rec[3] for records in sigma.values() for rec in records[1:]]
     # "near 1, at times a tenth or more above": at most 1.29 over seeds 1-3
     assert all(0.95 < s < 1.5 for s in normalized)
+
+
+def fact_the_baseline_is_the_librarys_and_g_is_scored_at_its_n():
+    from sngan_edu.metrics.images import DIGITS_BASELINE_N, DIGITS_REAL_FD, DIGITS_REFERENCE_N
+
+    assert baseline["n"] == same_n["n"] == DIGITS_BASELINE_N == len(held_out)
+    assert baseline["reference_n"] == same_n["reference_n"] == DIGITS_REFERENCE_N
+    assert f"{baseline['fd']:.2f}" == f"{DIGITS_REAL_FD:.2f}"  # the number the text quotes
+    # "above the real held-out digits' 14.03": G has not reached real digits at this budget
+    assert baseline["fd"] < same_n["fd"] < 100

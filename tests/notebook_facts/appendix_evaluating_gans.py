@@ -65,3 +65,14 @@ def fact_a_memorizing_generator_gets_the_fd_of_real_data():
     assert copies_fd < 0.2 * _scores("blends of two digits")["fd"]
     assert abs(copy_all) < 1e-3
     assert len(copies) == len(real) and len(set(copy_rows[: len(real)].tolist())) == len(real)
+
+
+def fact_the_first_row_is_the_courses_baseline_and_copies_beat_it():
+    from sngan_edu.metrics.images import DIGITS_BASELINE_N, DIGITS_REAL_FD
+
+    real_scores = _scores("real held-out")
+    assert len(real) == baseline["n"] == DIGITS_BASELINE_N
+    assert abs(real_scores["fd"] - baseline["fd"]) < 1e-6
+    assert f"{baseline['fd']:.2f}" == f"{DIGITS_REAL_FD:.2f}"
+    # "a lower FD than the 359 real held-out digits": copying beats real data
+    assert _scores("memorizing (copies)")["fd"] < real_scores["fd"]
