@@ -42,12 +42,12 @@ from torch import Tensor, nn
 from sngan_edu.data.grids import save_grid
 from sngan_edu.data.images import ImageData, load_image_data
 from sngan_edu.metrics import images as image_metrics
-from sngan_edu.metrics.conditional import class_agreement
 from sngan_edu.metrics.classifier import (
     DIGITS_CLASSIFIER,
     DIGITS_PLAIN_CLASSIFIER,
     load_classifier,
 )
+from sngan_edu.metrics.conditional import class_agreement
 from sngan_edu.models import FAMILIES
 from sngan_edu.models.conditional import (
     NUM_CLASSES,
