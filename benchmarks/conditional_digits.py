@@ -39,9 +39,12 @@ SUMMARIZED = ("agreement", "agreement_min", "fd", "class_fd_mean", "train_second
 
 
 def one_run(d_kind: str, seed: int, steps: int, out_root: str) -> dict:
-    """Train one conditional run through the library and score it."""
+    """Train one conditional run through the library (continuing the checkpoint of an
+    interrupted one: resuming is bit for bit) and score it."""
+    out = Path(out_root) / f"{d_kind}_seed{seed}"
+    resume = (out / "checkpoint.pt").is_file()
     config = RunConfig(conditional=True, d_conditioning=d_kind, seed=seed, steps=steps,
-                       cpu_threads=1, out_dir=f"{out_root}/{d_kind}_seed{seed}", overwrite=True,
+                       cpu_threads=1, out_dir=str(out), overwrite=not resume, resume=resume,
                        progress=False, eval_every=max(1, min(500, steps)))
     result = run_sngan(config)
     data, trainer = result.data, result.trainer
@@ -100,20 +103,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     jobs = [(d, s, args.steps, args.runs) for d in args.d for s in args.seeds]
     start = time.perf_counter()
+    runs: list[dict] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(one_run, *zip(*jobs, strict=True)))
-    rows = summarize(runs)
-    report(rows)
+        for run in pool.map(one_run, *zip(*jobs, strict=True)):
+            runs.append(run)  # the study so far is written after each run
+            write_study(args, argv, runs, time.perf_counter() - start)
+    report(summarize(runs))
+    print(f"\nwritten to {args.out}")
+
+
+def write_study(args: argparse.Namespace, argv: list[str] | None, runs: list[dict],
+                seconds: float) -> None:
     study = {"command": "python benchmarks/conditional_digits.py " + " ".join(
                  sys.argv[1:] if argv is None else argv),
              "notebook": "07_conditional_sngan.ipynb", "steps": args.steps,
              "parameters": RunConfig(conditional=True).parameters(),
              "machine": {"platform": platform.platform(), "processor": platform.processor(),
                          "jobs": args.jobs},
-             "n_per_class": N_PER_CLASS, "wall_seconds": round(time.perf_counter() - start),
-             "summary": rows, "runs": runs}
+             "n_per_class": N_PER_CLASS, "wall_seconds": round(seconds),
+             "summary": summarize(runs), "runs": runs}
     Path(args.out).write_text(json.dumps(study, indent=1) + "\n")
-    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":
