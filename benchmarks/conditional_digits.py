@@ -13,6 +13,7 @@ sample standard deviation to ``--out`` (the stored study notebook 07 reads).
 
     .venv/bin/python benchmarks/conditional_digits.py --steps 50 --seeds 0 --out /tmp/c.json
     .venv/bin/python benchmarks/conditional_digits.py --d projection concat --seeds 0 1 2 --jobs 2
+    .venv/bin/python benchmarks/conditional_digits.py --merge a.json b.json   # one study of two
 """
 
 from __future__ import annotations
@@ -100,7 +101,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (one thread each)")
     parser.add_argument("--runs", default="runs/conditional", help="the runs' folders")
     parser.add_argument("--out", default=str(STORED), help="where the study is written")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="STUDY",
+                        help="train nothing: write the runs of these study files as one")
     args = parser.parse_args(argv)
+    if args.merge:
+        studies = [json.loads(Path(name).read_text()) for name in args.merge]
+        runs = [run for study in studies for run in study["runs"]]
+        args.steps = studies[0]["steps"]
+        if any(study["steps"] != args.steps for study in studies):
+            raise SystemExit("the studies to merge have different steps")
+        write_study(args, argv, runs, sum(study["wall_seconds"] for study in studies))
+        report(summarize(runs))
+        return
     jobs = [(d, s, args.steps, args.runs) for d in args.d for s in args.seeds]
     start = time.perf_counter()
     runs: list[dict] = []
