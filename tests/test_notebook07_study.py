@@ -4,6 +4,7 @@ run, its summary recomputed from its runs, and the numbers the notebook's text q
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -13,10 +14,17 @@ import pytest
 
 from sngan_edu.assets import load_study
 from sngan_edu.train.config import RunConfig
-from tests.test_benchmarks import load
-
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "07_conditional_sngan.ipynb"
+
+
+def benchmark():
+    """benchmarks/conditional_digits.py as a module (its ``main`` is not run)."""
+    path = ROOT / "benchmarks" / "conditional_digits.py"
+    spec = importlib.util.spec_from_file_location("benchmark_conditional_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +49,7 @@ def test_the_study_holds_full_budget_runs_of_the_library(study):
 
 
 def test_the_summary_is_recomputed_from_the_runs(study):
-    summary = load("conditional_digits").summarize(study["runs"])
+    summary = benchmark().summarize(study["runs"])
     assert json.loads(json.dumps(summary)) == study["summary"]
 
 

@@ -33,4 +33,4 @@ def fact_the_embedding_is_normalized_like_the_other_layers():
 
 def fact_the_picker_and_the_grid_draw_from_the_averaged_g():
     assert picker.generator is trainer.sampling_generator
-    assert picker.image.value.startswith(b"\x89PNG")
+    assert bytes(picker.image.value).startswith(b"\x89PNG")
