@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         args.steps = studies[0]["steps"]
         if any(study["steps"] != args.steps for study in studies):
             raise SystemExit("the studies to merge have different steps")
-        write_study(args, argv, runs, sum(study["wall_seconds"] for study in studies))
+        write_study(args, argv, runs, sum(study["wall_seconds"] for study in studies),
+                    merged=[study["command"] for study in studies])
         report(summarize(runs))
         return
     jobs = [(d, s, args.steps, args.runs) for d in args.d for s in args.seeds]
@@ -125,8 +126,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_study(args: argparse.Namespace, argv: list[str] | None, runs: list[dict],
-                seconds: float) -> None:
-    study = {"command": "python benchmarks/conditional_digits.py " + " ".join(
+                seconds: float, merged: list[str] | None = None) -> None:
+    """Write the study of ``runs`` to ``args.out`` (``merged``: the commands of the studies
+    merged into it, recorded as its ``command``)."""
+    study = {"command": merged or "python benchmarks/conditional_digits.py " + " ".join(
                  sys.argv[1:] if argv is None else argv),
              "notebook": "07_conditional_sngan.ipynb", "steps": args.steps,
              "parameters": RunConfig(conditional=True).parameters(),
