@@ -14,6 +14,7 @@ import pytest
 
 from sngan_edu.assets import load_study
 from sngan_edu.train.config import RunConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "07_conditional_sngan.ipynb"
 
