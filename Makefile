@@ -52,9 +52,10 @@ check: lint
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/browser
 
-# Notebook 05 refuses to train into a folder that holds a finished run (resume/overwrite):
-# its default out_dir is this scratch folder, cleared before the notebooks are executed.
-NOTEBOOK_RUNS := runs/05_sngan_training
+# Notebooks 05 and 07 refuse to train into a folder that holds a finished run
+# (resume/overwrite): their default out_dirs are these scratch folders, cleared before the
+# notebooks are executed.
+NOTEBOOK_RUNS := runs/05_sngan_training runs/07_conditional_sngan
 
 nbval: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)

@@ -1,136 +1,143 @@
-"""Prototype: a class-conditional SN-GAN on the embedded digits ("draw me a 7").
+"""Notebook 07's study: the class-conditional SN-GAN on the embedded digits, over seeds.
 
-Trains :class:`~sngan_edu.models.conditional.ConditionalGenerator` (conditional BN) against a
-spectrally normalized :class:`~sngan_edu.models.conditional.ProjectionDiscriminator` (or, with
-``--d concat``, the older :class:`~sngan_edu.models.conditional.ConcatDiscriminator`) with the
-course's own step functions (:func:`sngan_edu.gan_step.discriminator_step` and
-:func:`~sngan_edu.gan_step.generator_step`): the loop of notebook 05 with a label batch beside
-each image batch (real images keep their labels, G's labels are drawn uniformly). The networks
-see the labels through :class:`~sngan_edu.models.conditional.BoundLabels`.
+Each run is the library's run (:func:`sngan_edu.experiments.sngan_run.run_sngan`) of
+``RunConfig(conditional=True, d_conditioning=D, seed=S)`` with notebook 05's other defaults
+(G x0.5 with conditional BN, D x0.125 with SN on every layer and the class embedding, Adam
+setting D with n_dis 3, batch 32, the average of G's weights, 3000 G steps, 16x16 digits, all
+1,797 images), on one CPU thread. After training it scores the averaged G with
+:func:`sngan_edu.metrics.conditional.score_conditional_generator` (1,000 samples, 100 requested
+as each class, fixed noise; the course's digit classifier): class agreement and FD per class,
+and the overall FD of the run's final evaluation (05's protocol: 1,000 samples, classes in turn,
+against the real digits). It prints the table per D and writes the runs with their mean and
+sample standard deviation to ``--out`` (the stored study notebook 07 reads).
 
-Defaults are notebook 05's (G x0.5, D x0.125, Adam setting D with n_dis 3, batch 32, an
-average of G's weights with decay 0.99, 3000 G steps, z in R^128, 16x16 digits, all 1,797
-images). At the end it prints the time, the class agreement per class (1,000 samples, 100 per
-class, from the averaged G; the course's digit classifier) and the overall and per-class FD
-against the real digits.
-
-    .venv/bin/python benchmarks/conditional_digits.py --steps 50            # a smoke run
-    .venv/bin/python benchmarks/conditional_digits.py --seed 0 --d projection concat
+    .venv/bin/python benchmarks/conditional_digits.py --steps 50 --seeds 0 --out /tmp/c.json
+    .venv/bin/python benchmarks/conditional_digits.py --d projection concat --seeds 0 1 2 --jobs 2
+    .venv/bin/python benchmarks/conditional_digits.py --merge a.json b.json   # one study of two
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
+import platform
+import statistics
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-import torch
-
-from sngan_edu.data.images import load_image_data
-from sngan_edu.gan_step import discriminator_step, generator_step
-from sngan_edu.losses import hinge_d_loss, hinge_g_loss
+from sngan_edu.assets import studies_dir
+from sngan_edu.experiments.sngan_run import run_sngan
 from sngan_edu.metrics.classifier import load_classifier
 from sngan_edu.metrics.conditional import N_PER_CLASS, score_conditional_generator
-from sngan_edu.models.conditional import (
-    BoundLabels,
-    ConcatDiscriminator,
-    ConditionalGenerator,
-    ProjectionDiscriminator,
-)
 from sngan_edu.sn import normalized_sigmas
+from sngan_edu.train.config import RunConfig
 
-DISCRIMINATORS = {"projection": ProjectionDiscriminator, "concat": ConcatDiscriminator}
 NUM_CLASSES = 10
+STORED = studies_dir() / "notebook07_seeds.json"
+SUMMARIZED = ("agreement", "agreement_min", "fd", "class_fd_mean", "train_seconds")
 
 
-@torch.no_grad()
-def update_average(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """avg <- decay * avg + (1 - decay) * model for the weights; buffers (BN statistics) copied."""
-    for p_avg, p in zip(avg.parameters(), model.parameters(), strict=True):
-        p_avg.lerp_(p, 1 - decay)
-    for b_avg, b in zip(avg.buffers(), model.buffers(), strict=True):
-        b_avg.copy_(b)
-
-
-def train(d_kind: str, args: argparse.Namespace) -> dict:
-    data = load_image_data("digits", image_size=16, split="all")
-    images, labels = data.float_images(), data.labels
-    torch.manual_seed(args.seed)
-    G = ConditionalGenerator(NUM_CLASSES, args.z_dim, 16, 1, args.width)
-    D = DISCRIMINATORS[d_kind](NUM_CLASSES, 16, 1, args.d_width, spectral_norm=True)
-    G_avg = copy.deepcopy(G)
-    G_on, D_on = BoundLabels(G), BoundLabels(D)
-    opt_G = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    opt_D = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    g = torch.Generator().manual_seed(args.seed)
-    b = args.batch_size
-    start = time.perf_counter()
-    for step in range(args.steps):
-        for _ in range(args.n_dis):
-            idx = torch.randint(len(images), (b,), generator=g)
-            y_fake = torch.randint(NUM_CLASSES, (b,), generator=g)
-            z = torch.randn(b, args.z_dim, generator=g)
-            with torch.no_grad():
-                G_on.labels = y_fake
-                fake = G_on(z)
-            D_on.labels = torch.cat([labels[idx], y_fake])  # joint forward: real, then fake
-            out = discriminator_step(D_on, opt_D, images[idx], fake, hinge_d_loss, "sn")
-        y = torch.randint(NUM_CLASSES, (b,), generator=g)
-        G_on.labels = D_on.labels = y
-        g_loss = generator_step(G_on, D_on, opt_G, torch.randn(b, args.z_dim, generator=g),
-                                hinge_g_loss)
-        update_average(G_avg, G, args.g_ema)
-        if not (torch.isfinite(out.loss) and torch.isfinite(g_loss)):
-            raise FloatingPointError(f"the loss is not finite at step {step}")
-    seconds = time.perf_counter() - start
-    scores = score_conditional_generator(G_avg, load_classifier(), images, labels, args.z_dim,
+def one_run(d_kind: str, seed: int, steps: int, out_root: str) -> dict:
+    """Train one conditional run through the library (continuing the checkpoint of an
+    interrupted one: resuming is bit for bit) and score it."""
+    out = Path(out_root) / f"{d_kind}_seed{seed}"
+    resume = (out / "checkpoint.pt").is_file()
+    config = RunConfig(conditional=True, d_conditioning=d_kind, seed=seed, steps=steps,
+                       cpu_threads=1, out_dir=str(out), overwrite=not resume, resume=resume,
+                       progress=False, eval_every=max(1, min(500, steps)))
+    result = run_sngan(config)
+    data, trainer = result.data, result.trainer
+    scores = score_conditional_generator(trainer.sampling_generator, load_classifier(),
+                                         data.float_images(), data.labels.cpu(), config.z_dim,
                                          n_per_class=N_PER_CLASS, seed=0)
-    sigmas = normalized_sigmas(D)
-    return {"d": d_kind, "seed": args.seed, "steps": args.steps, "train_seconds": seconds,
-            "sigma_embed": sigmas.get("embed"), "sigma_max_other": max(
-                v for k, v in sigmas.items() if k != "embed"), **scores}
+    sigmas = normalized_sigmas(trainer.D)
+    return {"d": d_kind, "seed": seed, "steps": trainer.step,
+            "train_seconds": round(result.fit_seconds, 1), **scores,
+            "fd_requested": scores["fd"], "fd": result.final["fd"],
+            "final": result.final, "sigma_embed": sigmas.get("embed"),
+            "sigma_others": {k: v for k, v in sigmas.items() if k != "embed"}}
 
 
-def report(result: dict) -> None:
-    print(f"\n{result['d']} D, seed {result['seed']}, {result['steps']} G steps: "
-          f"{result['train_seconds']:.0f} s of training")
-    print("class      " + " ".join(f"{k:>5d}" for k in range(NUM_CLASSES)) + "   mean   min")
-    print("agreement  " + " ".join(f"{a:5.2f}" for a in result["agreement_per_class"])
-          + f"  {result['agreement']:5.3f} {result['agreement_min']:5.2f}")
-    print("class FD   " + " ".join(f"{f:5.1f}" for f in result["fd_per_class"])
-          + f"  {result['class_fd_mean']:5.1f}")
-    print(f"overall FD {result['fd']:.2f} ({NUM_CLASSES * N_PER_CLASS} samples against all "
-          f"1,797 real digits)")
-    if result["sigma_embed"] is not None:
-        print(f"sigma of D's normalized class embedding {result['sigma_embed']:.3f}; largest "
-              f"of the other layers {result['sigma_max_other']:.3f}")
+def summarize(runs: list[dict]) -> list[dict]:
+    """Per D: the mean and sample standard deviation over seeds of each summarized score and
+    of the agreement and FD of each class."""
+    rows = []
+    for d_kind in dict.fromkeys(r["d"] for r in runs):
+        mine = [r for r in runs if r["d"] == d_kind]
+        row = {"d": d_kind, "seeds": [r["seed"] for r in mine]}
+        series = {k: [r[k] for r in mine] for k in SUMMARIZED}
+        for k in range(NUM_CLASSES):
+            series[f"agreement_{k}"] = [r["agreement_per_class"][k] for r in mine]
+            series[f"fd_{k}"] = [r["fd_per_class"][k] for r in mine]
+        for key, values in series.items():
+            row[f"{key}_mean"] = statistics.fmean(values)
+            row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        row["agreement_min_of_means"] = min(row[f"agreement_{k}_mean"]
+                                            for k in range(NUM_CLASSES))
+        rows.append(row)
+    return rows
+
+
+def report(rows: list[dict]) -> None:
+    for row in rows:
+        print(f"\n{row['d']} D, seeds {row['seeds']}: mean (std)")
+        for name in ("agreement", "fd"):
+            print(f"{'class agreement' if name == 'agreement' else 'class FD':16s}"
+                  + " ".join(f"{k}: {row[f'{name}_{k}_mean']:.2f}({row[f'{name}_{k}_std']:.2f})"
+                             for k in range(NUM_CLASSES)))
+        print(" | ".join(f"{k} {row[f'{k}_mean']:.3f} ({row[f'{k}_std']:.3f})"
+                         for k in SUMMARIZED))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--d", nargs="+", default=["projection"], choices=list(DISCRIMINATORS))
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--n-dis", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--d-width", type=float, default=0.125)
-    parser.add_argument("--z-dim", type=int, default=128)
-    parser.add_argument("--g-ema", type=float, default=0.99)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--d", nargs="+", default=["projection", "concat"],
+                        choices=["projection", "concat"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=RunConfig().steps)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (one thread each)")
+    parser.add_argument("--runs", default="runs/conditional", help="the runs' folders")
+    parser.add_argument("--out", default=str(STORED), help="where the study is written")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="STUDY",
+                        help="train nothing: write the runs of these study files as one")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    results = []
-    for d_kind in args.d:
-        results.append(train(d_kind, args))
-        report(results[-1])
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"args": vars(args), "runs": results}, handle, indent=1)
+    if args.merge:
+        studies = [json.loads(Path(name).read_text()) for name in args.merge]
+        runs = [run for study in studies for run in study["runs"]]
+        args.steps = studies[0]["steps"]
+        if any(study["steps"] != args.steps for study in studies):
+            raise SystemExit("the studies to merge have different steps")
+        write_study(args, argv, runs, sum(study["wall_seconds"] for study in studies),
+                    merged=[study["command"] for study in studies])
+        report(summarize(runs))
+        return
+    jobs = [(d, s, args.steps, args.runs) for d in args.d for s in args.seeds]
+    start = time.perf_counter()
+    runs: list[dict] = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for run in pool.map(one_run, *zip(*jobs, strict=True)):
+            runs.append(run)  # the study so far is written after each run
+            write_study(args, argv, runs, time.perf_counter() - start)
+    report(summarize(runs))
+    print(f"\nwritten to {args.out}")
+
+
+def write_study(args: argparse.Namespace, argv: list[str] | None, runs: list[dict],
+                seconds: float, merged: list[str] | None = None) -> None:
+    """Write the study of ``runs`` to ``args.out`` (``merged``: the commands of the studies
+    merged into it, recorded as its ``command``)."""
+    study = {"command": merged or "python benchmarks/conditional_digits.py " + " ".join(
+                 sys.argv[1:] if argv is None else argv),
+             "notebook": "07_conditional_sngan.ipynb", "steps": args.steps,
+             "parameters": RunConfig(conditional=True).parameters(),
+             "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                         "jobs": args.jobs},
+             "n_per_class": N_PER_CLASS, "wall_seconds": round(seconds),
+             "summary": summarize(runs), "runs": runs}
+    Path(args.out).write_text(json.dumps(study, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -59,9 +59,22 @@ def _none_words(words: list[str], optional: set[str]) -> list[str]:
     return out
 
 
+def _bool_words(words: list[str], switches: set[str]) -> list[str]:
+    """``--name True`` / ``--name False`` as tyro's ``--name`` / ``--no-name`` for the
+    switches (the True/False fields without a None)."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1] in switches and word in ("True", "False", "true", "false"):
+            out[-1] = out[-1] if word.lower() == "true" else "--no-" + out[-1][2:]
+        else:
+            out.append(word)
+    return out
+
+
 def parse_train_config(words: Sequence[str]) -> Any:
     """The :class:`~sngan_edu.train.config.RunConfig` of ``sngan-edu train`` flags (tyro:
-    ``--batch-size 64``, ``--resume``/``--no-resume``, ``--n-dis None``). A bad value exits
+    ``--batch-size 64``, ``--resume``/``--no-resume`` or ``--resume True``, ``--n-dis None``).
+    A bad value exits
     with a usage error naming the flag."""
     import tyro
 
@@ -70,7 +83,10 @@ def parse_train_config(words: Sequence[str]) -> Any:
     hints = typing.get_type_hints(RunConfig)
     optional = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(RunConfig)
                 if type(None) in typing.get_args(hints[f.name])}
-    return tyro.cli(RunConfig, args=_none_words(list(words), optional), prog="sngan-edu train",
+    switches = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(RunConfig)
+                if hints[f.name] is bool}
+    words = _bool_words(_none_words(list(words), optional), switches)
+    return tyro.cli(RunConfig, args=words, prog="sngan-edu train",
                     description="Notebook 05's run with every RunConfig field as a flag "
                                 "(RunConfig's defaults). Under torchrun --nproc_per_node N, "
                                 "batch-size is the global batch and rank 0 alone writes "

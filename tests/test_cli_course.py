@@ -79,6 +79,8 @@ def test_lab_copies_once_keeps_a_students_work_and_execs_jupyter(tmp_path, monke
     assert cli.main(["lab"]) == 0  # the default folder, in the current one
     folder = tmp_path / cli.DEFAULT_COURSE_FOLDER
     assert (folder / "06_hyperparameter_robustness.ipynb").is_file()
+    assert (folder / "07_conditional_sngan.ipynb").is_file()
+    assert (folder / "exercises" / "07_projection.ipynb").is_file()  # the student copy
     (argv,) = calls
     assert Path(argv[0]).name == "jupyter" and argv[1] == "lab"
     assert f"--LabApp.app_settings_dir={jupyter_settings_dir()}" in argv

@@ -107,6 +107,22 @@ class ImageData:
         idx = torch.randint(len(self), (batch_size,), generator=generator)
         return self.as_float(self.images[idx.to(self.images.device)])
 
+    def sample_labelled(self, batch_size: int, generator: torch.Generator | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`sample` with the images' labels: ``(images, labels)``, the same draw."""
+        if self.labels is None:
+            raise ValueError(f"the {self.name} images have no labels")
+        idx = torch.randint(len(self), (batch_size,), generator=generator)
+        idx = idx.to(self.images.device)
+        return self.as_float(self.images[idx]), self.labels[idx.to(self.labels.device)]
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the labels name (0 without labels)."""
+        if self.labels is None:
+            return 0
+        return len(self.classes) if self.classes else int(self.labels.max()) + 1
+
     def float_images(self, n: int | None = None) -> torch.Tensor:
         """The first ``n`` images (all by default) in [-1, 1]."""
         return self.as_float(self.images[:n] if n is not None else self.images)

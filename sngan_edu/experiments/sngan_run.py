@@ -1,4 +1,4 @@
-"""The SNGAN run behind notebook 05: one function that trains and writes the run folder.
+"""The SNGAN run behind notebooks 05 and 07: one function that trains and writes the run folder.
 
     from sngan_edu.experiments.sngan_run import run_sngan
     from sngan_edu.train.config import RunConfig
@@ -19,6 +19,11 @@ classifier every ``eval_every`` steps) and writes to ``out_dir``:
 - ``checkpoint.pt``: at every evaluation, every 5 minutes of training and at the end;
 - ``metrics.json``: the :class:`~sngan_edu.train.run_folder.MetricsRecord`;
 - ``sigma_history.json``: the discriminator's per-layer sigmas during training.
+
+With ``conditional=True`` (notebook 07) G and D are the class-conditional models of
+:mod:`sngan_edu.models.conditional`, the data sampler returns each batch's labels, the grids show
+each class in turn, and each evaluation adds the class agreement (``agreement``, its mean over
+the classes, and ``agreement_min``) of its samples, 1,000 requested as each class in turn.
 
 The sweep of notebook 06 (:mod:`sngan_edu.experiments.sweep`) calls :func:`run_sngan` for each
 setting and seed.
@@ -43,11 +48,19 @@ from sngan_edu.metrics.classifier import (
     DIGITS_PLAIN_CLASSIFIER,
     load_classifier,
 )
+from sngan_edu.metrics.conditional import class_agreement
 from sngan_edu.models import FAMILIES
+from sngan_edu.models.conditional import (
+    NUM_CLASSES,
+    ConcatDiscriminator,
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+)
 from sngan_edu.train import checkpoint as ckpt
 from sngan_edu.train.callbacks import Callback, MetricEval, SigmaLogger
 from sngan_edu.train.config import RunConfig
 from sngan_edu.train.distributed import is_main_process
+from sngan_edu.train.labels import cycle_labels
 from sngan_edu.train.lock import FolderLock
 from sngan_edu.train.run_folder import (
     SIGMA_FILE,
@@ -58,6 +71,7 @@ from sngan_edu.train.run_folder import (
 )
 from sngan_edu.train.trainer import Trainer
 
+CONDITIONAL_DS = {"projection": ProjectionDiscriminator, "concat": ConcatDiscriminator}
 # The split each dataset trains on (the digits: all 1,797; STL-10: its unlabeled images too).
 TRAIN_SPLITS = {"digits": "all", "stl10": "train+unlabeled"}
 FIDELITY_DATASETS = ("cifar10", "stl10")  # scored with Inception Score and FID
@@ -65,16 +79,26 @@ N_EVAL, N_PRECISION = 1000, 10_000  # samples scored at each evaluation / once a
 EVAL_SEED, PRECISION_SEED, FINAL_GRID_SEED = 0, 1, 1234  # their noise seeds
 
 
-def build_generator(config: RunConfig, channels: int) -> nn.Module:
-    """The run's generator (``config.architecture`` at ``config.width``), freshly initialised
-    from torch's global random state."""
+def build_generator(config: RunConfig, channels: int, num_classes: int = NUM_CLASSES
+                    ) -> nn.Module:
+    """The run's generator (``config.architecture`` at ``config.width``; conditional: the
+    conditional-BN G of ``num_classes``), freshly initialised from torch's global random
+    state."""
+    if config.conditional:
+        return ConditionalGenerator(num_classes, config.z_dim, config.image_size, channels,
+                                    config.width)
     family = FAMILIES[config.architecture]
     return family.Generator(z_dim=config.z_dim, image_size=config.image_size, channels=channels,
                             width=config.width, z_categories=config.z_categories)
 
 
-def build_discriminator(config: RunConfig, channels: int) -> nn.Module:
-    """The run's discriminator (``config.architecture`` at ``config.disc_width``)."""
+def build_discriminator(config: RunConfig, channels: int, num_classes: int = NUM_CLASSES
+                        ) -> nn.Module:
+    """The run's discriminator (``config.architecture`` at ``config.disc_width``; conditional:
+    the ``d_conditioning`` D of ``num_classes``, without SN: the trainer applies it)."""
+    if config.conditional:
+        return CONDITIONAL_DS[config.d_conditioning](num_classes, config.image_size, channels,
+                                                     config.disc_width)
     family = FAMILIES[config.architecture]
     return family.Discriminator(image_size=config.image_size, channels=channels,
                                 width=config.disc_width)
@@ -99,8 +123,9 @@ def memory_estimate(config: RunConfig) -> tuple[int, int]:
         G, D = build_generator(config, channels), build_discriminator(config, channels)
         leaves = [m for net in (G, D) for m in net.modules() if not list(m.children())]
         hooks = [m.register_forward_hook(count) for m in leaves]
-        fake = G(torch.zeros(config.batch_size, config.z_dim))
-        D(torch.cat((fake, fake)))
+        y = [torch.zeros(config.batch_size, dtype=torch.long)] if config.conditional else []
+        fake = G(torch.zeros(config.batch_size, config.z_dim), *y)
+        D(torch.cat((fake, fake)), *[torch.cat(y * 2) for _ in y])
     for hook in hooks:
         hook.remove()
     copies = 4 + (config.g_ema is not None)  # weight, gradient, Adam's moments, G's average
@@ -246,8 +271,8 @@ def _prepare(config: RunConfig, out: Path, lock: FolderLock | None) -> RunSetup:
     if is_main_process():
         save_grid(real_batch, out / "real.png")
     torch.manual_seed(config.seed)
-    G = build_generator(config, data.channels)
-    D = build_discriminator(config, data.channels)
+    G = build_generator(config, data.channels, data.num_classes)
+    D = build_discriminator(config, data.channels, data.num_classes)
     n_params = {name: sum(p.numel() for p in m.parameters()) for name, m in [("G", G), ("D", D)]}
     setup = RunSetup(config, device, out, data, real_batch, G, D, n_params,
                      classifier_path(config.dataset), lock=lock, claimed=True)
@@ -270,8 +295,13 @@ def sample_evaluator(setup: RunSetup, n: int | None = None):
         save_grid(samples[:64], setup.out / "samples" / f"step_{trainer.step:06d}.png")
         if setup.classifier is None:
             return {}
-        return image_metrics.classifier_metrics(setup.classifier, samples, setup.real_ref,
-                                                plain=setup.plain_classifier)
+        scores = image_metrics.classifier_metrics(setup.classifier, samples, setup.real_ref,
+                                                  plain=setup.plain_classifier)
+        if trainer.labels is not None:  # samples of each class in turn: did G draw it?
+            agreement = class_agreement(image_metrics.classifier_outputs(
+                setup.classifier, samples)[0], cycle_labels(n, trainer.labels.num_classes))
+            scores.update(agreement=float(agreement.mean()), agreement_min=float(agreement.min()))
+        return scores
 
     return evaluate
 
@@ -312,7 +342,8 @@ def _train_and_write(setup: RunSetup, callbacks: Sequence[Callback]) -> RunResul
     cfg, out = setup.config, setup.out
     own = [SigmaLogger(every=max(1, cfg.steps // 40), exact=True),
            MetricEval(cfg.eval_every, sample_evaluator(setup))]
-    trainer = Trainer(setup.G, setup.D, setup.data.sample, cfg, [*own, *callbacks])
+    sampler = setup.data.sample_labelled if cfg.conditional else setup.data.sample
+    trainer = Trainer(setup.G, setup.D, sampler, cfg, [*own, *callbacks])
     start_step, start = trainer.step, time.perf_counter()
     trainer.fit()
     fit_seconds = time.perf_counter() - start

@@ -42,7 +42,7 @@ def check_labels(y: object, num_classes: int, batch: int, name: str = "y") -> Te
     if y.shape != (batch,):
         raise ValueError(f"{name} must have shape ({batch},), one label per sample; "
                          f"got {tuple(y.shape)}")
-    if batch and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+    if batch and not y.is_meta and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"{name} must hold labels in [0, {num_classes - 1}]; got values from "
                          f"{int(y.min())} to {int(y.max())}")
     return y.long()

@@ -8,7 +8,8 @@ it). Each field's help text is its ``help`` metadata; the fields marked ``notebo
 (:meth:`RunConfig.names`) are the names papermill may inject into notebook 05, whose parameters
 cell lists the ones a student changes. ``steps`` counts generator updates, each
 after ``n_dis`` discriminator updates; ``batch_size`` is the global batch when several processes
-train together (``torchrun``).
+train together (``torchrun``). ``conditional=True`` makes it notebook 07's class-conditional run
+(``d_conditioning``: the projection discriminator, or the label concatenated to D's input).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ LR_DECAYS = ("none", "linear")
 AMP_CHOICES = ("none", "bf16", "fp16")
 #: ``compile_mode``: torch.compile's modes.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: ``d_conditioning``: how a conditional D sees the label.
+D_CONDITIONINGS = ("projection", "concat")
+#: Datasets whose training images have class labels (``conditional=True``).
+LABELLED_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "folder")
 
 
 def _param(default: Any, help: str, notebook: bool = True) -> Any:
@@ -110,6 +115,12 @@ class RunConfig:
                                         "output has blown up (None: NaN/Inf only)", False)
     progress: bool | None = _param(None, "progress bar (None: in a notebook or a terminal)",
                                    False)
+    # Notebook 07's class-conditional run (not injectable into notebook 05).
+    conditional: bool = _param(False, "class-conditional: G draws the class it is given "
+                               "(conditional BN), D scores an image with its label (notebook 07; "
+                               "labelled datasets, standard architecture)", False)
+    d_conditioning: str = _param("projection", "how a conditional D sees the label: projection "
+                                 "(Miyato and Koyama 2018) | concat (one-hot input planes)", False)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -215,6 +226,7 @@ def _validate(c: RunConfig) -> None:
     _check_optimizer(c)
     _check_numbers(c)
     check_categories(c.z_categories, c.z_dim)
+    _check_conditional(c)
 
 
 def _check_widths(c: RunConfig) -> None:
@@ -253,6 +265,28 @@ def _check_switches(c: RunConfig) -> None:
                          "no double backward, which the gradient penalty needs")
 
 
+def _check_conditional(c: RunConfig) -> None:
+    """A conditional run needs labels, the standard CNN and one forward of D per D step."""
+    check_bool("conditional", c.conditional)
+    check_choice("d_conditioning", c.d_conditioning, D_CONDITIONINGS)
+    if not c.conditional:
+        return
+    problem = None
+    if c.dataset not in LABELLED_DATASETS:
+        problem = (f"a labelled dataset {LABELLED_DATASETS}; dataset={c.dataset!r} trains on "
+                   "unlabelled images")
+    elif c.architecture != "standard":
+        problem = f"architecture='standard'; there is no conditional {c.architecture!r} model"
+    elif c.regularizer == "gp":
+        problem = "a regularizer other than 'gp' (the penalty's interpolates have no labels)"
+    elif c.joint_d_forward is False:
+        problem = "joint_d_forward None or True (real and fake scored in one forward of D)"
+    elif c.z_categories:
+        problem = "z_categories=0 (the label is the class code)"
+    if problem is not None:
+        raise ValueError(f"conditional=True needs {problem}")
+
+
 def _check_optimizer(c: RunConfig) -> None:
     for name in ("lr", "lr_d", "lr_g"):
         value = getattr(c, name)
@@ -289,5 +323,5 @@ RESUME_FREE_FIELDS = frozenset({
     "cpu_threads", "max_minutes", "log_every", "checkpoint_every", "checkpoint_seconds",
     "progress", "channels_last", "fused_adam", "torch_compile", "compile_mode", "max_abs_loss"})
 
-__all__ = ["AMP_CHOICES", "ARCHITECTURES", "COMPILE_MODES", "LR_DECAYS", "RESUME_FREE_FIELDS",
-           "RunConfig"]
+__all__ = ["AMP_CHOICES", "ARCHITECTURES", "COMPILE_MODES", "D_CONDITIONINGS", "LABELLED_DATASETS",
+           "LR_DECAYS", "RESUME_FREE_FIELDS", "RunConfig"]

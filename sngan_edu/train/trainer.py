@@ -18,6 +18,10 @@ it. Mixed precision, ``torch.compile`` and data parallelism (``torchrun``) wrap 
 ``batch_size`` is the global batch, every rank draws it whole from the same generators and
 trains on its slice, the losses are averaged over the ranks, and rank 0 alone runs the
 callbacks and writes checkpoints.
+
+With ``conditional=True`` G is ``G(z, y)``, D is ``D(x, y)``, ``sample_real`` returns
+``(images, labels)`` and G's labels are drawn uniformly after each noise batch: the loop runs
+unchanged on G and D bound to the labels (:mod:`sngan_edu.train.labels`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from sngan_edu.train.accel import (
 from sngan_edu.train.after_step import AfterStep, want_progress
 from sngan_edu.train.callbacks import Callback
 from sngan_edu.train.config import RESUME_FREE_FIELDS, RunConfig
+from sngan_edu.train.labels import LabelBinding, cycle_labels
 from sngan_edu.train.loop import train_gan
 
 Sampler = Callable[[int, torch.Generator], Tensor]
@@ -120,8 +125,13 @@ class Trainer:
                                 else cfg.joint_d_forward)
         wrap = functools.partial(wrap_for_training, device=self.device, amp=cfg.amp,
                                  distributed=self.world_size > 1, compile=cfg.compile)
-        self.G_run = wrap(self.G, mark_step=cfg.compile == "reduce-overhead")
-        self.D_run = wrap(self.D)
+        # conditional: G and D called with the labels of the batches drawn (None: unconditional)
+        self.labels = (LabelBinding(self.G, self.D, self.G.num_classes, self.device)
+                       if cfg.conditional else None)
+        G_loop, D_loop = (self.G, self.D) if self.labels is None else (self.labels.G,
+                                                                      self.labels.D)
+        self.G_run = wrap(G_loop, mark_step=cfg.compile == "reduce-overhead")
+        self.D_run = wrap(D_loop)
 
     def _build_optimizers(self) -> None:
         """Adam for G and D (fused on CUDA, or as ``fused_adam`` says), the fp16 gradient
@@ -166,13 +176,17 @@ class Trainer:
     # ------------------------------------------------------------------ what the loop draws
     def _sample_real(self) -> Tensor:
         real = self.sample_real(self.config.batch_size, self.data_generator)
-        if self._rows is not None:
+        if self.labels is not None:  # (images, labels): D's next labels start with these
+            real = self.labels.real(*real, self._rows)
+        elif self._rows is not None:
             real = real[self._rows]
         return real.to(self.device, non_blocking=True)
 
     def _sample_z(self) -> Tensor:
         z = torch.randn(self.config.batch_size, self.config.z_dim, generator=self.z_generator,
                         device=self.device)
+        if self.labels is not None:  # G's labels for the whole global batch, drawn after z
+            self.labels.fake(len(z), self.z_generator, self._rows)
         return z if self._rows is None else z[self._rows]
 
     def _augment(self, images: Tensor) -> Tensor:
@@ -292,23 +306,26 @@ class Trainer:
         return self.G if self.G_ema is None else self.G_ema.module
 
     @torch.no_grad()
-    def generate(self, z: Tensor) -> Tensor:
-        """``G(z)`` in eval mode without gradients, returned on CPU (training state untouched).
-
-        Uses the averaged generator when ``config.g_ema`` is set.
-        """
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``G(z)`` (conditional: ``G(z, labels)``, by default each class in turn) in eval mode
+        without gradients, on CPU (training state untouched); the average of G if ``g_ema``."""
         G = self.sampling_generator
         was_training = G.training
         G.eval()
         try:
-            return G(z.to(self.device)).cpu()
+            if self.labels is None:
+                return G(z.to(self.device)).cpu()
+            if labels is None:
+                labels = cycle_labels(len(z), self.labels.num_classes)
+            return G(z.to(self.device), labels.to(self.device)).cpu()
         finally:
             G.train(was_training)
 
-    def sample(self, n: int, seed: int = 0) -> Tensor:
-        """``n`` generator samples from noise drawn with its own ``seed`` (not the training RNG)."""
+    def sample(self, n: int, seed: int = 0, labels: Tensor | None = None) -> Tensor:
+        """``n`` generator samples from noise drawn with its own ``seed`` (not the training
+        RNG); ``labels`` as in :meth:`generate`."""
         gen = torch.Generator().manual_seed(seed)
-        return self.generate(torch.randn(n, self.config.z_dim, generator=gen))
+        return self.generate(torch.randn(n, self.config.z_dim, generator=gen), labels)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
