@@ -37,7 +37,8 @@ demo: $(STAMP)
 # start first; the rest fill the other process. OMP_NUM_THREADS=1: one torch thread per process
 # (runs cap their cpu_threads by it), so that the processes do not fight over the cores.
 XDIST := -n auto --maxprocesses 4 --dist loadfile
-LONGEST := notebooks/05_sngan_training.ipynb notebooks/06_hyperparameter_robustness.ipynb
+LONGEST := notebooks/05_sngan_training.ipynb notebooks/07_conditional_sngan.ipynb \
+	notebooks/06_hyperparameter_robustness.ipynb
 test: $(STAMP)
 	rm -rf $(NOTEBOOK_RUNS)
 	OMP_NUM_THREADS=1 $(BIN)/python -m $(NBVAL) $(XDIST) $(LONGEST) $(filter-out $(LONGEST),$(NOTEBOOKS)) \
