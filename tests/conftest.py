@@ -76,3 +76,19 @@ def power_iteration_counts(monkeypatch) -> dict[int, int]:
 
     monkeypatch.setattr(sn.SpectralNorm, "power_iteration", counting)
     return counts
+
+
+@pytest.fixture
+def runner_optimizers():
+    """``make(G, D, config)``: Adam for G and D with the run's lr and betas, and the average of
+    G's weights, as the runner builds them around the loop (notebooks 05 and 07's loop tests)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    def make(G, D, config):
+        adam = config.optimizer
+        betas = (adam["beta1"], adam["beta2"])
+        return (torch.optim.Adam(G.parameters(), lr=adam["lr_g"], betas=betas),
+                torch.optim.Adam(D.parameters(), lr=adam["lr_d"], betas=betas),
+                AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(config.g_ema),
+                              use_buffers=True))
+    return make

@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sngan_edu.data.images import load_image_data
 from sngan_edu.experiments.sngan_run import build_discriminator, build_generator
@@ -62,17 +61,14 @@ def models(data):
     return build_generator(CONFIG, data.channels), build_discriminator(CONFIG, data.channels)
 
 
-def by_hand(data, loop):
+def by_hand(data, loop, runner_optimizers):
     """What the runner does around the loop, written out: SN on D, Adam with the setting's
     settings, the average of G's weights, the runner's random streams for data and noise."""
     G, D = models(data)
     torch.manual_seed(CONFIG.seed)  # the runner draws SN's first u after seeding
     apply_spectral_norm(D)
     adam = CONFIG.optimizer
-    betas = (adam["beta1"], adam["beta2"])
-    opt_g = torch.optim.Adam(G.parameters(), lr=adam["lr_g"], betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=adam["lr_d"], betas=betas)
-    G_avg = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(CONFIG.g_ema), use_buffers=True)
+    opt_g, opt_d, G_avg = runner_optimizers(G, D, CONFIG)
     z_rng = torch.Generator().manual_seed(CONFIG.seed)
     data_rng = torch.Generator().manual_seed(CONFIG.seed + 0x5EED)
     losses = []
@@ -94,9 +90,9 @@ def assert_same_weights(mine, theirs):
         torch.testing.assert_close(a.state_dict(), b.state_dict(), rtol=0, atol=0)
 
 
-def test_the_notebooks_loop_trains_the_weights_of_train_gan(data):
-    G, D, G_avg, losses = by_hand(data, notebook_train())
-    G2, D2, G_avg2, losses2 = by_hand(data, None)
+def test_the_notebooks_loop_trains_the_weights_of_train_gan(data, runner_optimizers):
+    G, D, G_avg, losses = by_hand(data, notebook_train(), runner_optimizers)
+    G2, D2, G_avg2, losses2 = by_hand(data, None, runner_optimizers)
     assert_same_weights((G, D, G_avg), (G2, D2, G_avg2))
     assert losses == losses2 and [s for s, *_ in losses] == list(range(1, CONFIG.steps + 1))
     # the test can fail: a loop that changes a line trains other weights
@@ -104,8 +100,8 @@ def test_the_notebooks_loop_trains_the_weights_of_train_gan(data):
     assert not torch.equal(G0.state_dict()["head.0.weight"], G.state_dict()["head.0.weight"])
 
 
-def test_the_notebooks_loop_trains_the_weights_of_the_runner(data):
-    G, D, G_avg, losses = by_hand(data, notebook_train())
+def test_the_notebooks_loop_trains_the_weights_of_the_runner(data, runner_optimizers):
+    G, D, G_avg, losses = by_hand(data, notebook_train(), runner_optimizers)
     trainer = Trainer(*models(data), data.sample, CONFIG)
     trainer.fit()
     assert_same_weights((G, D, G_avg), (trainer.G, trainer.D, trainer.G_ema))
@@ -113,12 +109,12 @@ def test_the_notebooks_loop_trains_the_weights_of_the_runner(data):
     assert [loss_g for *_, loss_g in losses] == trainer.history["loss_g"]
 
 
-def test_a_changed_line_is_caught(data):
+def test_a_changed_line_is_caught(data, runner_optimizers):
     """The comparison has teeth: one step of D fewer per G step gives other weights."""
     source = loop_cell().replace("for _ in range(n_dis)", "for _ in range(n_dis - 1)")
     namespace = {"torch": torch}
     exec(compile(source, "changed loop", "exec"), namespace)
-    G, D, G_avg, _ = by_hand(data, namespace["train"])
-    G2, D2, G_avg2, _ = by_hand(data, None)
+    G, D, G_avg, _ = by_hand(data, namespace["train"], runner_optimizers)
+    G2, D2, G_avg2, _ = by_hand(data, None, runner_optimizers)
     with pytest.raises(AssertionError):
         assert_same_weights((G, D, G_avg), (G2, D2, G_avg2))

@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sngan_edu.data.images import load_image_data
 from sngan_edu.experiments.sngan_run import build_discriminator, build_generator
@@ -61,17 +60,14 @@ def models(data):
             build_discriminator(CONFIG, data.channels, data.num_classes))
 
 
-def by_hand(data, loop):
+def by_hand(data, loop, runner_optimizers):
     """What the runner does around the loop, written out, with labelled samplers: real labels
     come with the data, G's are drawn after its noise from the noise's generator."""
     G, D = models(data)
     torch.manual_seed(CONFIG.seed)
     apply_spectral_norm(D)  # every layer, the class embedding included
     adam = CONFIG.optimizer
-    betas = (adam["beta1"], adam["beta2"])
-    opt_g = torch.optim.Adam(G.parameters(), lr=adam["lr_g"], betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=adam["lr_d"], betas=betas)
-    G_avg = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(CONFIG.g_ema), use_buffers=True)
+    opt_g, opt_d, G_avg = runner_optimizers(G, D, CONFIG)
     z_rng = torch.Generator().manual_seed(CONFIG.seed)
     data_rng = torch.Generator().manual_seed(CONFIG.seed + 0x5EED)
     losses = []
@@ -91,8 +87,8 @@ def assert_same_weights(mine, theirs):
         torch.testing.assert_close(a.state_dict(), b.state_dict(), rtol=0, atol=0)
 
 
-def test_the_notebooks_loop_trains_the_weights_of_the_runner(data):
-    G, D, G_avg, losses = by_hand(data, compiled_train(loop_cell()))
+def test_the_notebooks_loop_trains_the_weights_of_the_runner(data, runner_optimizers):
+    G, D, G_avg, losses = by_hand(data, compiled_train(loop_cell()), runner_optimizers)
     trainer = Trainer(*models(data), data.sample_labelled, CONFIG)
     trainer.fit()
     assert_same_weights((G, D, G_avg), (trainer.G, trainer.D, trainer.G_ema))
@@ -107,11 +103,11 @@ def test_the_notebooks_loop_trains_the_weights_of_the_runner(data):
     ("torch.cat((y_real, y_fake))", "torch.cat((y_fake, y_real))"),  # labels swapped
     ("-D(G(z, y), y)", "-D(G(z, y), y_fake)"),  # D scores G's step with stale labels
 ])
-def test_a_changed_label_is_caught(data, change):
+def test_a_changed_label_is_caught(data, runner_optimizers, change):
     """The comparison has teeth: a wrong label in the loop gives other weights."""
     source = loop_cell()
     assert change[0] in source
-    G, D, G_avg, _ = by_hand(data, compiled_train(source.replace(*change)))
+    G, D, G_avg, _ = by_hand(data, compiled_train(source.replace(*change)), runner_optimizers)
     trainer = Trainer(*models(data), data.sample_labelled, CONFIG)
     trainer.fit()
     with pytest.raises(AssertionError):
